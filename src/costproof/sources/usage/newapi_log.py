@@ -1,0 +1,211 @@
+"""new-api / one-api / CometAPI console request log: JSON array, API pages, or console CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from costproof.model.errors import InputError
+from costproof.model.money import QUOTA_PER_USD
+from costproof.model.sanitize import safe_name
+from costproof.sources.usage.base import (
+    BadValue,
+    ParseContext,
+    RowBuilder,
+    UsageChunk,
+    read_bool,
+    read_int,
+    read_time,
+    record_id,
+)
+
+NAME = "newapi-log"
+# new-api log types (model/log.go): 0 unknown, 1 top-up, 2 consume, 3 manage, 4 system,
+# 5 error, 6 refund, 7 login. one-api uses 5 for "test"; we read it as new-api does.
+KINDS = {1: "topup", 2: "consume", 3: "manage", 4: "system", 5: "error", 6: "refund", 7: "login"}
+RATIO_KEYS = ("model_ratio", "group_ratio", "completion_ratio", "cache_ratio", "model_price")
+_MARKERS = ("prompt_tokens", "model_name", "quota")
+
+
+def sniff(head: bytes, name: str) -> bool:
+    text = head[:8192].decode("utf-8", "replace")
+    return all(m in text for m in _MARKERS) and "created_at" in text
+
+
+def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    data = Path(path).read_bytes()
+    builder = RowBuilder(ctx)
+    seen: Counter[tuple[Any, ...]] = Counter()
+    for number, item in _records(data, ctx.file_label):
+        try:
+            row = _row(item, ctx)
+        except BadValue as exc:
+            field, _, reason = str(exc).partition(": ")
+            builder.error(number, field, reason or str(exc))
+        else:
+            identity = row.pop("_identity")
+            seen[identity] += 1
+            row["record_id"] = record_id(NAME, *identity, seen[identity])
+            row["source_record"] = number
+            builder.add(row)
+        if builder.full():
+            yield builder.flush()
+    yield from builder.drain()
+
+
+def _records(data: bytes, label: str) -> Iterable[tuple[int, Any]]:
+    stripped = data.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not stripped:
+        raise InputError("the file is empty", file=label)
+    if stripped[:1] in (b"[", b"{"):
+        try:
+            doc = json.loads(stripped)
+        except json.JSONDecodeError:
+            doc = _json_lines(stripped, label)
+        items = list(_items(doc, label))
+        return enumerate(items, start=1)
+    return _csv_records(stripped, label)
+
+
+def _json_lines(data: bytes, label: str) -> list[Any]:
+    """Several API pages saved one per line (a multi-page dump)."""
+    pages = []
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            pages.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=label, record=lineno) from None
+    return pages
+
+
+def _items(doc: Any, label: str) -> Iterator[Any]:
+    if isinstance(doc, list):
+        if doc and all(isinstance(d, dict) and "data" in d for d in doc):
+            for page in doc:
+                yield from _items(page, label)
+            return
+        yield from doc
+        return
+    if isinstance(doc, dict):
+        data = doc.get("data")
+        if isinstance(data, dict) and isinstance(data.get("items"), list):
+            yield from data["items"]
+            return
+        if isinstance(data, list):
+            yield from data
+            return
+        if doc.get("success") is False:
+            raise InputError(f"the API answered success=false: {str(doc.get('message'))[:80]!r}", file=label)
+    raise InputError("expected a JSON array of log rows or {data: {items: [...]}} pages", file=label)
+
+
+def _csv_records(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in ("created_at", "type", "model_name", "quota") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
+    for row in reader:
+        # record numbers are file lines: the header is line 1
+        yield reader.line_num, row
+
+
+def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise BadValue(f"record: expected an object, got {type(item).__name__}")
+    kind_code = read_int(item.get("type"), "type", required=True)
+    kind = KINDS.get(kind_code)  # type: ignore[arg-type]
+    if kind is None:
+        raise BadValue(f"type: unknown log type {kind_code}")
+    occurred, offset = read_time(item.get("created_at"), "created_at")
+    model = (item.get("model_name") or "").strip()
+    if kind in ("consume", "error", "refund") and not model:
+        raise BadValue("model_name: missing")
+    quota = read_int(item.get("quota"), "quota", minimum=None) or 0
+    prompt = read_int(item.get("prompt_tokens"), "prompt_tokens") or 0
+    completion = read_int(item.get("completion_tokens"), "completion_tokens") or 0
+    other = _other(item.get("other"))
+    cached = read_int(other.get("cache_tokens"), "other.cache_tokens") or 0
+    cache_write = read_int(other.get("cache_creation_tokens"), "other.cache_creation_tokens") or 0
+    # OpenAI-style upstreams count cached tokens inside prompt_tokens; Claude-style do not.
+    claude_style = model.lower().startswith("claude")
+    uncached = prompt if claude_style else prompt - cached - cache_write
+    if uncached < 0:
+        raise BadValue(f"other.cache_tokens: cached tokens ({cached + cache_write}) exceed prompt_tokens ({prompt})")
+    token_name = safe_name(_text(item.get("token_name")), ctx.secret_pattern)
+    is_stream = read_bool(item.get("is_stream"), "is_stream") or False
+    use_time = read_int(item.get("use_time"), "use_time")
+    cost: Decimal | None = None
+    if kind in ("consume", "error"):
+        cost = Decimal(quota) / QUOTA_PER_USD
+    elif kind == "refund":
+        cost = -abs(Decimal(quota)) / QUOTA_PER_USD
+    status_code = 200 if kind == "consume" else None
+    ratios = {k: str(other[k]) for k in RATIO_KEYS if other.get(k) not in (None, "")}
+    request_id = _text(item.get("request_id")) or None
+    billable = kind in ("consume", "error", "refund")
+    return {
+        "_identity": (
+            request_id or "",
+            occurred.isoformat(),
+            token_name,
+            model,
+            kind_code,
+            quota,
+            prompt,
+            completion,
+            use_time,
+        ),
+        "record_kind": kind,
+        "occurred_at": occurred,
+        "original_offset": offset,
+        "provider": "newapi",
+        "model_reported": model or None,
+        "route_family": _text(other.get("request_path")) or None,
+        "request_id": request_id,
+        "status_code": status_code,
+        "status_class": "2xx" if kind == "consume" else ("5xx" if kind == "error" else ""),
+        "is_stream": is_stream,
+        "api_key_name": token_name or None,
+        "pricing_group": _text(item.get("group")) or None,
+        "input_tokens": uncached if billable else 0,
+        "cached_input_tokens": cached if billable else 0,
+        "cache_write_tokens": cache_write if billable else 0,
+        "output_tokens": completion if billable else 0,
+        "requests": 1 if kind == "consume" else 0,
+        "seconds": use_time,
+        "provider_reported_cost": cost,
+        "provider_reported_currency": "USD" if cost is not None else None,
+        "provider_ratios": json.dumps(ratios, sort_keys=True) if ratios else None,
+        "usage_origin": "reported",
+    }
+
+
+def _other(value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise BadValue("other: not a JSON object") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise BadValue("other: not a JSON object")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
