@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from costproof.model.errors import RowError
-from costproof.model.sanitize import _DEFAULT
+from costproof.model.errors import InputError, RowError
+from costproof.model.sanitize import _DEFAULT, key_hash
 from costproof.model.usage import USAGE_COLUMNS
 
 _ARROW = {
@@ -73,11 +75,19 @@ class RowBuilder:
         self.records += 1
         self.errors.append(RowError(record, field_name, reason))
 
+    def reject(self, record: int, exc: Exception) -> None:
+        """Quarantine a record from a BadValue whose message reads `field: reason`."""
+        field_name, sep, reason = str(exc).partition(": ")
+        if not sep or " " in field_name:
+            field_name, reason = "record", str(exc)
+        self.error(record, field_name, reason)
+
     def full(self) -> bool:
         return self.records >= self.ctx.chunk_rows
 
     def flush(self) -> UsageChunk:
-        chunk = UsageChunk(to_table(self.rows), self.errors, self.records)
+        table = sanitize_table(to_table(self.rows), self.ctx.secret_pattern)
+        chunk = UsageChunk(table, self.errors, self.records)
         self.rows, self.errors, self.records = [], [], 0
         return chunk
 
@@ -90,8 +100,276 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     cols: dict[str, list[Any]] = {}
     for name, _ in USAGE_COLUMNS:
         default = DEFAULTS.get(name)
-        cols[name] = [r.get(name, default) if r.get(name) is not None else default for r in rows]
+        if default is None:
+            cols[name] = [r.get(name) for r in rows]
+        else:
+            cols[name] = [default if (v := r.get(name)) is None else v for r in rows]
     return pa.table(cols, schema=USAGE_SCHEMA)
+
+
+# Columns whose text comes from the input file: the safety net looks for secrets in them.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "provider",
+    "model_reported",
+    "route_family",
+    "request_id",
+    "environment",
+    "api_key_name",
+    "pricing_group",
+    "cost_center",
+    "project",
+    "customer",
+    "workflow",
+    "provider_ratios",
+)
+
+
+def sanitize_table(table: pa.Table, pattern: re.Pattern[str] = _DEFAULT) -> pa.Table:
+    """Replace any key-like value in a text column by its hash (vectorized, RE2 first)."""
+    for name in TEXT_COLUMNS:
+        index = table.schema.get_field_index(name)
+        if index < 0:
+            continue
+        col = table.column(index)
+        if col.null_count == len(col):
+            continue
+        try:
+            mask = pc.match_substring_regex(col, pattern.pattern)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            mask = pa.array(
+                [v is not None and pattern.search(v) is not None for v in col.to_pylist()]
+            )
+        if not pc.any(mask).as_py():
+            continue
+        values = col.to_pylist()
+        flags = mask.to_pylist()
+        fixed = [
+            key_hash(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)
+        ]
+        table = table.set_column(index, table.field(index), pa.array(fixed, pa.string()))
+    return table
+
+
+def collect(chunks: Iterable[UsageChunk]) -> tuple[pa.Table, list[RowError], int]:
+    """All chunks of one parse as one table, its errors and the record count (small files)."""
+    tables, errors, records = [], [], 0
+    for chunk in chunks:
+        tables.append(chunk.table)
+        errors.extend(chunk.errors)
+        records += chunk.records
+    table = pa.concat_tables(tables) if tables else USAGE_SCHEMA.empty_table()
+    return table, errors, records
+
+
+# ---------------------------------------------------------------- labels
+_LABEL_ALIASES: dict[str, tuple[str, ...]] = {
+    "cost_center": ("cost_center", "costcenter", "cost_centre", "cc"),
+    "project": ("project", "project_name", "project_id"),
+    "customer": ("customer", "customer_id", "customer_name", "tenant", "tenant_id"),
+    "workflow": ("workflow", "workflow_name", "feature", "use_case"),
+    "environment": (
+        "environment",
+        "env",
+        "deployment_environment",
+        "deployment_environment_name",
+    ),
+    "api_key_name": ("api_key_name", "key_name", "token_name", "api_key_alias", "key_alias"),
+}
+_ALIAS_TO_LABEL = {alias: label for label, aliases in _LABEL_ALIASES.items() for alias in aliases}
+LABEL_KEYS: tuple[str, ...] = tuple(_LABEL_ALIASES)
+_ENVIRONMENTS = {
+    "production": "production",
+    "prod": "production",
+    "prd": "production",
+    "live": "production",
+    "staging": "staging",
+    "stage": "staging",
+    "stg": "staging",
+    "preprod": "staging",
+    "pre-production": "staging",
+    "test": "test",
+    "testing": "test",
+    "qa": "test",
+    "dev": "test",
+    "development": "test",
+    "sandbox": "test",
+}
+
+
+def label_key(key: str) -> str | None:
+    """The normalized label a caller key names (`Cost-Center`, `costCenter`, `env`...), if any."""
+    norm = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", key).lower().replace("-", "_").replace(".", "_")
+    return _ALIAS_TO_LABEL.get(norm.replace(" ", "_"))
+
+
+def extract_labels(*sources: Any) -> dict[str, str]:
+    """Known label keys from caller metadata objects; the first source naming a label wins."""
+    out: dict[str, str] = {}
+    for source in sources:
+        if not isinstance(source, dict):
+            continue
+        for key, value in source.items():
+            if not isinstance(key, str) or isinstance(value, dict | list) or value is None:
+                continue
+            label = label_key(key)
+            if label is None or label in out:
+                continue
+            text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
+            if text:
+                out[label] = normalize_environment(text) if label == "environment" else text
+    return out
+
+
+def normalize_environment(value: str | None) -> str | None:
+    """production / staging / test from common spellings; other values kept lowercased."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().lower()
+    return _ENVIRONMENTS.get(text, text)
+
+
+# ---------------------------------------------------------------- streaming readers
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their 1-based line numbers, streamed (a BOM on line 1 is dropped)."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if line.strip():
+                yield number, line
+
+
+_WS = " \t\r\n"
+
+
+class _JsonStream:
+    """Incremental reader over a large JSON text: decodes one value at a time."""
+
+    def __init__(self, handle: Any, label: str) -> None:
+        self.handle = handle
+        self.label = label
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.decoder = json.JSONDecoder(parse_float=Decimal)
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.handle.read(1 << 20)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _WS:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return ""
+
+    def take(self, char: str, record: int | None = None) -> None:
+        if self.peek() != char:
+            found = self.peek() or "end of file"
+            raise InputError(
+                f"not valid JSON: expected {char!r}, found {found!r}",
+                file=self.label,
+                record=record,
+            )
+        self.pos += 1
+
+    def value(self, record: int | None = None) -> Any:
+        self.peek()
+        while True:
+            try:
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self._fill():
+                    continue
+                raise InputError(
+                    f"not valid JSON ({exc.msg})", file=self.label, record=record
+                ) from None
+            if end == len(self.buf) and not self.eof and self.buf[self.pos] not in '{["':
+                # a bare number may continue in the next block
+                if self._fill():
+                    continue
+            self.pos = end
+            return obj
+
+
+def iter_json_items(
+    path: Path, label: str, paths: tuple[tuple[str, ...], ...] = ()
+) -> Iterator[Any]:
+    """Stream the items of a top-level JSON array, or of the array at one of `paths` in an object.
+
+    Several documents may follow each other (pages saved one per line): items of all are yielded.
+    Record numbers are the 1-based item index across the file.
+    """
+    with open(path, encoding="utf-8-sig", errors="strict") as handle:
+        stream = _JsonStream(handle, label)
+        try:
+            first = stream.peek()
+            if first == "":
+                raise InputError("the file is empty", file=label)
+            count = 0
+            while stream.peek():
+                for item in _doc_items(stream, label, paths, count):
+                    count += 1
+                    yield item
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+
+
+def _doc_items(
+    stream: _JsonStream, label: str, paths: tuple[tuple[str, ...], ...], done: int
+) -> Iterator[Any]:
+    char = stream.peek()
+    if char == "[":
+        yield from _array_items(stream, done)
+        return
+    if char != "{":
+        raise InputError("expected a JSON array or object", file=label, record=done + 1)
+    prefixes = {p[:1] for p in paths if p}
+    found = False
+    stream.take("{")
+    while stream.peek() != "}":
+        key = stream.value()
+        stream.take(":")
+        subpaths = tuple(p[1:] for p in paths if p[:1] == (key,))
+        if (key,) in prefixes and stream.peek() == "[" and () in subpaths:
+            yield from _array_items(stream, done)
+            found = True
+        elif (key,) in prefixes and stream.peek() == "{" and any(subpaths):
+            yield from _doc_items(stream, label, tuple(s for s in subpaths if s), done)
+            found = True
+        else:
+            value = stream.value()
+            if key == "success" and value is False:
+                raise InputError("the API answered success=false", file=label)
+        if stream.peek() == ",":
+            stream.take(",")
+    stream.take("}")
+    if not found:
+        names = " or ".join(".".join(p) for p in paths) or "an array"
+        raise InputError(f"expected {names} in the JSON object", file=label, record=done + 1)
+
+
+def _array_items(stream: _JsonStream, done: int) -> Iterator[Any]:
+    stream.take("[")
+    number = done
+    while stream.peek() != "]":
+        number += 1
+        yield stream.value(record=number)
+        if stream.peek() == ",":
+            stream.take(",", record=number)
+        elif stream.peek() != "]":
+            stream.take("]", record=number)
+    stream.take("]")
 
 
 # ---------------------------------------------------------------- value readers
@@ -99,7 +377,9 @@ class BadValue(ValueError):
     """A field value that makes a row unusable; the message becomes the quarantine reason."""
 
 
-def read_int(value: Any, name: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
+def read_int(
+    value: Any, name: str, *, required: bool = False, minimum: int | None = 0
+) -> int | None:
     if value is None or value == "":
         if required:
             raise BadValue(f"{name}: missing")
@@ -113,7 +393,9 @@ def read_int(value: Any, name: str, *, required: bool = False, minimum: int | No
     elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.0+)?\s*", value):
         out = int(Decimal(value.strip()))
     else:
-        raise BadValue(f"{name}: expected an integer, got {type(value).__name__} {str(value)[:20]!r}")
+        raise BadValue(
+            f"{name}: expected an integer, got {type(value).__name__} {str(value)[:20]!r}"
+        )
     if minimum is not None and out < minimum:
         raise BadValue(f"{name}: negative value {out}")
     return out
@@ -151,7 +433,9 @@ def read_time(value: Any, name: str) -> tuple[datetime, str]:
         raise BadValue(f"{name}: missing")
     if isinstance(value, bool):
         raise BadValue(f"{name}: expected a time")
-    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\d{9,19}(\.\d+)?", value.strip())):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(r"\d{9,19}(\.\d+)?", value.strip())
+    ):
         num = Decimal(str(value).strip())
         if num > 10**17:  # nanoseconds
             num = num / 10**9
@@ -194,6 +478,13 @@ def open_bytes(path: Path) -> bytes:
 
 __all__ = [
     "BadValue",
+    "LABEL_KEYS",
+    "collect",
+    "extract_labels",
+    "iter_json_items",
+    "iter_lines",
+    "normalize_environment",
+    "sanitize_table",
     "ParseContext",
     "RowBuilder",
     "USAGE_SCHEMA",
