@@ -5,11 +5,22 @@ from __future__ import annotations
 from types import ModuleType
 
 from costproof.model.errors import InputError
-from costproof.sources.pricing import cometapi_models, newapi_pricing
+from costproof.sources.pricing import (
+    cometapi_models,
+    genai_prices,
+    html_table,
+    newapi_pricing,
+    price_csv,
+)
 
 FORMATS: dict[str, ModuleType] = {
     cometapi_models.NAME: cometapi_models,
     newapi_pricing.NAME: newapi_pricing,
+    html_table.NAME: html_table,
+    price_csv.NAME: price_csv,
+    # Listed for --format and capture SOURCE `genai-prices[:provider,...]`; its sniff() is
+    # always False, so a user's file is never taken for the third-party catalog.
+    genai_prices.NAME: genai_prices,
 }
 
 
@@ -19,8 +30,12 @@ def detect(head: bytes, label: str) -> str:
         return hits[0]
     tried = ", ".join(FORMATS)
     if not hits:
-        raise InputError(f"could not recognise the pricing format (tried: {tried}); pass --format", file=label)
-    raise InputError(f"ambiguous pricing format, could be {', '.join(hits)}; pass --format", file=label)
+        raise InputError(
+            f"could not recognise the pricing format (tried: {tried}); pass --format", file=label
+        )
+    raise InputError(
+        f"ambiguous pricing format, could be {', '.join(hits)}; pass --format", file=label
+    )
 
 
 def get(name: str) -> ModuleType:
