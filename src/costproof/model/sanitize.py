@@ -7,8 +7,8 @@ import re
 
 SECRET_PATTERNS: tuple[str, ...] = (
     r"sk-[A-Za-z0-9_\-]{6,}",
-    r"(?i)bearer\s+[A-Za-z0-9._\-~+/=]{6,}",
-    r"(?i)\b(?:api[_-]?key|token|secret|password)\s*[:=]\s*\S{6,}",
+    r"(?i:bearer)\s+[A-Za-z0-9._\-~+/=]{6,}",
+    r"\b(?i:api[_-]?key|token|secret|password)\s*[:=]\s*\S{6,}",
     r"\bAKIA[0-9A-Z]{16}\b",
     r"\bgh[pousr]_[A-Za-z0-9]{20,}\b",
     r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{5,}",
