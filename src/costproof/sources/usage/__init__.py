@@ -20,8 +20,12 @@ def detect(path: Path, label: str) -> str:
         return hits[0]
     tried = ", ".join(FORMATS)
     if not hits:
-        raise InputError(f"could not recognise the usage format (tried: {tried}); pass --format", file=label)
-    raise InputError(f"ambiguous usage format, could be {', '.join(hits)}; pass --format", file=label)
+        raise InputError(
+            f"could not recognise the usage format (tried: {tried}); pass --format", file=label
+        )
+    raise InputError(
+        f"ambiguous usage format, could be {', '.join(hits)}; pass --format", file=label
+    )
 
 
 def get(name: str) -> ModuleType:

@@ -173,7 +173,14 @@ _LABEL_ALIASES: dict[str, tuple[str, ...]] = {
         "deployment_environment",
         "deployment_environment_name",
     ),
-    "api_key_name": ("api_key_name", "key_name", "token_name", "api_key_alias", "key_alias"),
+    "api_key_name": (
+        "api_key_name",
+        "key_name",
+        "token_name",
+        "api_key_alias",
+        "key_alias",
+        "user_api_key_alias",
+    ),
 }
 _ALIAS_TO_LABEL = {alias: label for label, aliases in _LABEL_ALIASES.items() for alias in aliases}
 LABEL_KEYS: tuple[str, ...] = tuple(_LABEL_ALIASES)
