@@ -1,0 +1,1 @@
+"""Row-level pricing and aggregation as Ibis expressions, portable across DuckDB and Spark."""

@@ -1,0 +1,1 @@
+"""Compare, explain, checklist and escalations over priced rows and statements."""
