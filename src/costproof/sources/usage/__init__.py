@@ -6,10 +6,22 @@ from pathlib import Path
 from types import ModuleType
 
 from costproof.model.errors import InputError
-from costproof.sources.usage import newapi_log
+from costproof.sources.usage import (
+    focus,
+    litellm_spend,
+    newapi_log,
+    openai_jsonl,
+    otel_genai,
+    usage_csv,
+)
 
 FORMATS: dict[str, ModuleType] = {
     newapi_log.NAME: newapi_log,
+    openai_jsonl.NAME: openai_jsonl,
+    otel_genai.NAME: otel_genai,
+    litellm_spend.NAME: litellm_spend,
+    focus.NAME: focus,
+    usage_csv.NAME: usage_csv,
 }
 
 
@@ -20,12 +32,8 @@ def detect(path: Path, label: str) -> str:
         return hits[0]
     tried = ", ".join(FORMATS)
     if not hits:
-        raise InputError(
-            f"could not recognise the usage format (tried: {tried}); pass --format", file=label
-        )
-    raise InputError(
-        f"ambiguous usage format, could be {', '.join(hits)}; pass --format", file=label
-    )
+        raise InputError(f"could not recognise the usage format (tried: {tried}); pass --format", file=label)
+    raise InputError(f"ambiguous usage format, could be {', '.join(hits)}; pass --format", file=label)
 
 
 def get(name: str) -> ModuleType:

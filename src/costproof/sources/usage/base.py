@@ -136,16 +136,12 @@ def sanitize_table(table: pa.Table, pattern: re.Pattern[str] = _DEFAULT) -> pa.T
         try:
             mask = pc.match_substring_regex(col, pattern.pattern)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            mask = pa.array(
-                [v is not None and pattern.search(v) is not None for v in col.to_pylist()]
-            )
+            mask = pa.array([v is not None and pattern.search(v) is not None for v in col.to_pylist()])
         if not pc.any(mask).as_py():
             continue
         values = col.to_pylist()
         flags = mask.to_pylist()
-        fixed = [
-            key_hash(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)
-        ]
+        fixed = [key_hash(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)]
         table = table.set_column(index, table.field(index), pa.array(fixed, pa.string()))
     return table
 
@@ -298,9 +294,7 @@ class _JsonStream:
             except json.JSONDecodeError as exc:
                 if self._fill():
                     continue
-                raise InputError(
-                    f"not valid JSON ({exc.msg})", file=self.label, record=record
-                ) from None
+                raise InputError(f"not valid JSON ({exc.msg})", file=self.label, record=record) from None
             if end == len(self.buf) and not self.eof and self.buf[self.pos] not in '{["':
                 # a bare number may continue in the next block
                 if self._fill():
@@ -309,9 +303,7 @@ class _JsonStream:
             return obj
 
 
-def iter_json_items(
-    path: Path, label: str, paths: tuple[tuple[str, ...], ...] = ()
-) -> Iterator[Any]:
+def iter_json_items(path: Path, label: str, paths: tuple[tuple[str, ...], ...] = ()) -> Iterator[Any]:
     """Stream the items of a top-level JSON array, or of the array at one of `paths` in an object.
 
     Several documents may follow each other (pages saved one per line): items of all are yielded.
@@ -332,9 +324,7 @@ def iter_json_items(
             raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
 
 
-def _doc_items(
-    stream: _JsonStream, label: str, paths: tuple[tuple[str, ...], ...], done: int
-) -> Iterator[Any]:
+def _doc_items(stream: _JsonStream, label: str, paths: tuple[tuple[str, ...], ...], done: int) -> Iterator[Any]:
     char = stream.peek()
     if char == "[":
         yield from _array_items(stream, done)
@@ -384,9 +374,7 @@ class BadValue(ValueError):
     """A field value that makes a row unusable; the message becomes the quarantine reason."""
 
 
-def read_int(
-    value: Any, name: str, *, required: bool = False, minimum: int | None = 0
-) -> int | None:
+def read_int(value: Any, name: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
     if value is None or value == "":
         if required:
             raise BadValue(f"{name}: missing")
@@ -400,9 +388,7 @@ def read_int(
     elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.0+)?\s*", value):
         out = int(Decimal(value.strip()))
     else:
-        raise BadValue(
-            f"{name}: expected an integer, got {type(value).__name__} {str(value)[:20]!r}"
-        )
+        raise BadValue(f"{name}: expected an integer, got {type(value).__name__} {str(value)[:20]!r}")
     if minimum is not None and out < minimum:
         raise BadValue(f"{name}: negative value {out}")
     return out
@@ -440,9 +426,7 @@ def read_time(value: Any, name: str) -> tuple[datetime, str]:
         raise BadValue(f"{name}: missing")
     if isinstance(value, bool):
         raise BadValue(f"{name}: expected a time")
-    if isinstance(value, int | float) or (
-        isinstance(value, str) and re.fullmatch(r"\d{9,19}(\.\d+)?", value.strip())
-    ):
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\d{9,19}(\.\d+)?", value.strip())):
         num = Decimal(str(value).strip())
         if num > 10**17:  # nanoseconds
             num = num / 10**9

@@ -68,9 +68,7 @@ def _records(path: Path, label: str) -> Iterator[tuple[int, Any]]:
             raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
         missing = [c for c in _REQUIRED if c not in fields]
         if missing:
-            raise InputError(
-                f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1
-            )
+            raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
         try:
             for row in reader:
                 # record number = the file line the row ends on (header = line 1)
@@ -78,9 +76,7 @@ def _records(path: Path, label: str) -> Iterator[tuple[int, Any]]:
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
         except csv.Error as exc:
-            raise InputError(
-                f"unreadable CSV ({exc})", file=label, record=reader.line_num
-            ) from None
+            raise InputError(f"unreadable CSV ({exc})", file=label, record=reader.line_num) from None
 
 
 def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
@@ -112,9 +108,7 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
         meters = {k: 0 for k in meters}
     labels = extract_labels(
         _tag_labels(tags),
-        metadata.get("spend_logs_metadata")
-        if isinstance(metadata.get("spend_logs_metadata"), dict)
-        else None,
+        metadata.get("spend_logs_metadata") if isinstance(metadata.get("spend_logs_metadata"), dict) else None,
         metadata,
     )
     labels.pop("api_key_name", None)
@@ -163,15 +157,9 @@ def _meters(prompt: int, completion: int, metadata: dict[str, Any]) -> dict[str,
     usage = metadata.get("usage_object") or metadata.get("additional_usage_values") or {}
     if not isinstance(usage, dict):
         usage = {}
-    in_details = (
-        usage.get("prompt_tokens_details")
-        if isinstance(usage.get("prompt_tokens_details"), dict)
-        else {}
-    )
+    in_details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
     out_details = (
-        usage.get("completion_tokens_details")
-        if isinstance(usage.get("completion_tokens_details"), dict)
-        else {}
+        usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
     )
     cached = (
         read_int(
@@ -187,25 +175,13 @@ def _meters(prompt: int, completion: int, metadata: dict[str, Any]) -> dict[str,
         )
         or 0
     )
-    audio_in = (
-        read_int(_nullable(in_details.get("audio_tokens")), "metadata.usage_object.audio_tokens")
-        or 0
-    )
-    reasoning = (
-        read_int(
-            _nullable(out_details.get("reasoning_tokens")), "metadata.usage_object.reasoning_tokens"
-        )
-        or 0
-    )
-    audio_out = (
-        read_int(_nullable(out_details.get("audio_tokens")), "metadata.usage_object.audio_tokens")
-        or 0
-    )
+    audio_in = read_int(_nullable(in_details.get("audio_tokens")), "metadata.usage_object.audio_tokens") or 0
+    reasoning = read_int(_nullable(out_details.get("reasoning_tokens")), "metadata.usage_object.reasoning_tokens") or 0
+    audio_out = read_int(_nullable(out_details.get("audio_tokens")), "metadata.usage_object.audio_tokens") or 0
     uncached = prompt - cached - cache_write - audio_in
     if uncached < 0:
         raise BadValue(
-            f"prompt_tokens: cache and audio input ({cached + cache_write + audio_in}) "
-            f"exceed prompt_tokens ({prompt})"
+            f"prompt_tokens: cache and audio input ({cached + cache_write + audio_in}) exceed prompt_tokens ({prompt})"
         )
     text_out = completion - reasoning - audio_out
     if text_out < 0:

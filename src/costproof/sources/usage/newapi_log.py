@@ -82,9 +82,7 @@ def _json_lines(data: bytes, label: str) -> list[Any]:
         try:
             pages.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise InputError(
-                f"not valid JSON ({exc.msg} at column {exc.colno})", file=label, record=lineno
-            ) from None
+            raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=label, record=lineno) from None
     return pages
 
 
@@ -105,12 +103,8 @@ def _items(doc: Any, label: str) -> Iterator[Any]:
             yield from data
             return
         if doc.get("success") is False:
-            raise InputError(
-                f"the API answered success=false: {str(doc.get('message'))[:80]!r}", file=label
-            )
-    raise InputError(
-        "expected a JSON array of log rows or {data: {items: [...]}} pages", file=label
-    )
+            raise InputError(f"the API answered success=false: {str(doc.get('message'))[:80]!r}", file=label)
+    raise InputError("expected a JSON array of log rows or {data: {items: [...]}} pages", file=label)
 
 
 def _csv_records(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
@@ -119,11 +113,7 @@ def _csv_records(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [
-        c
-        for c in ("created_at", "type", "model_name", "quota")
-        if c not in (reader.fieldnames or [])
-    ]
+    missing = [c for c in ("created_at", "type", "model_name", "quota") if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
     for row in reader:
@@ -152,10 +142,7 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     claude_style = model.lower().startswith("claude")
     uncached = prompt if claude_style else prompt - cached - cache_write
     if uncached < 0:
-        raise BadValue(
-            f"other.cache_tokens: cached tokens ({cached + cache_write}) "
-            f"exceed prompt_tokens ({prompt})"
-        )
+        raise BadValue(f"other.cache_tokens: cached tokens ({cached + cache_write}) exceed prompt_tokens ({prompt})")
     token_name = safe_name(_text(item.get("token_name")), ctx.secret_pattern)
     is_stream = read_bool(item.get("is_stream"), "is_stream") or False
     use_time = read_int(item.get("use_time"), "use_time")

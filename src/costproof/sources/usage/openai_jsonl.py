@@ -70,9 +70,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
             rec = _loads(line.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             if not any_line:
-                raise InputError(
-                    f"not JSON Lines ({exc})"[:200], file=ctx.file_label, record=number
-                ) from None
+                raise InputError(f"not JSON Lines ({exc})"[:200], file=ctx.file_label, record=number) from None
             builder.error(number, "record", "not valid JSON")
         else:
             any_line = True
@@ -115,11 +113,7 @@ def _row(rec: Any, ctx: ParseContext) -> dict[str, Any]:
         if request_id in (None, "") and rec.get(key) not in (None, ""):
             request_id = rec[key]
     for key in _STATUS_KEYS:
-        if (
-            status is None
-            and isinstance(rec.get(key), int | str)
-            and str(rec[key]).strip().isdigit()
-        ):
+        if status is None and isinstance(rec.get(key), int | str) and str(rec[key]).strip().isdigit():
             status = rec[key]
     status_code = read_int(status, "status_code")
     error = rec.get("error") or (body.get("error") if body is not rec else None)
@@ -183,9 +177,7 @@ def _row(rec: Any, ctx: ParseContext) -> dict[str, Any]:
         "record_kind": kind,
         "occurred_at": occurred[0],
         "original_offset": occurred[1],
-        "provider": _text(rec.get("provider"))
-        or ctx.options.get("provider")
-        or "openai-compatible",
+        "provider": _text(rec.get("provider")) or ctx.options.get("provider") or "openai-compatible",
         "model_reported": model or None,
         "route_family": _ROUTES.get(obj) or _route_from_usage(usage),
         "request_id": _text(request_id) or None,
@@ -224,24 +216,16 @@ def _meters(usage: dict[str, Any]) -> dict[str, int]:
         total_out = read_int(usage.get("completion_tokens"), "usage.completion_tokens") or 0
         in_details = _details(usage, "prompt_tokens_details")
         out_details = _details(usage, "completion_tokens_details")
-        cached = read_int(
-            in_details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"
-        )
+        cached = read_int(in_details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens")
         if cached is None:  # DeepSeek reports the cache split at the top level
             cached = read_int(usage.get("prompt_cache_hit_tokens"), "usage.prompt_cache_hit_tokens")
         cache_write = read_int(
             in_details.get("cache_creation_tokens", usage.get("cache_creation_input_tokens")),
             "usage.prompt_tokens_details.cache_creation_tokens",
         )
-        audio_in = read_int(
-            in_details.get("audio_tokens"), "usage.prompt_tokens_details.audio_tokens"
-        )
-        reasoning = read_int(
-            out_details.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens"
-        )
-        audio_out = read_int(
-            out_details.get("audio_tokens"), "usage.completion_tokens_details.audio_tokens"
-        )
+        audio_in = read_int(in_details.get("audio_tokens"), "usage.prompt_tokens_details.audio_tokens")
+        reasoning = read_int(out_details.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens")
+        audio_out = read_int(out_details.get("audio_tokens"), "usage.completion_tokens_details.audio_tokens")
         return _split(
             total_in,
             total_out,
@@ -254,16 +238,10 @@ def _meters(usage: dict[str, Any]) -> dict[str, int]:
         )
     if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
         # Anthropic messages: input_tokens already excludes cache reads and writes
-        cache_write = (
-            read_int(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
-            or 0
-        )
+        cache_write = read_int(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens") or 0
         return {
             "input_tokens": read_int(usage.get("input_tokens"), "usage.input_tokens") or 0,
-            "cached_input_tokens": read_int(
-                usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens"
-            )
-            or 0,
+            "cached_input_tokens": read_int(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens") or 0,
             "cache_write_tokens": cache_write,
             "output_tokens": read_int(usage.get("output_tokens"), "usage.output_tokens") or 0,
             "reasoning_tokens": 0,
@@ -275,21 +253,11 @@ def _meters(usage: dict[str, Any]) -> dict[str, int]:
         total_out = read_int(usage.get("output_tokens"), "usage.output_tokens") or 0
         in_details = _details(usage, "input_tokens_details")
         out_details = _details(usage, "output_tokens_details")
-        cached = read_int(
-            in_details.get("cached_tokens"), "usage.input_tokens_details.cached_tokens"
-        )
-        audio_in = read_int(
-            in_details.get("audio_tokens"), "usage.input_tokens_details.audio_tokens"
-        )
-        reasoning = read_int(
-            out_details.get("reasoning_tokens"), "usage.output_tokens_details.reasoning_tokens"
-        )
-        audio_out = read_int(
-            out_details.get("audio_tokens"), "usage.output_tokens_details.audio_tokens"
-        )
-        return _split(
-            total_in, total_out, cached, None, audio_in, reasoning, audio_out, "input_tokens"
-        )
+        cached = read_int(in_details.get("cached_tokens"), "usage.input_tokens_details.cached_tokens")
+        audio_in = read_int(in_details.get("audio_tokens"), "usage.input_tokens_details.audio_tokens")
+        reasoning = read_int(out_details.get("reasoning_tokens"), "usage.output_tokens_details.reasoning_tokens")
+        audio_out = read_int(out_details.get("audio_tokens"), "usage.output_tokens_details.audio_tokens")
+        return _split(total_in, total_out, cached, None, audio_in, reasoning, audio_out, "input_tokens")
     if "total_tokens" in usage:  # embeddings-style usage without a split
         return _split(
             read_int(usage.get("total_tokens"), "usage.total_tokens") or 0,
@@ -325,8 +293,7 @@ def _split(
     if text_out < 0:
         out_name = "completion_tokens" if in_name == "prompt_tokens" else "output_tokens"
         raise BadValue(
-            f"usage.{out_name}: reasoning/audio output ({total_out - text_out}) "
-            f"exceeds the output total ({total_out})"
+            f"usage.{out_name}: reasoning/audio output ({total_out - text_out}) exceeds the output total ({total_out})"
         )
     return {
         "input_tokens": uncached,

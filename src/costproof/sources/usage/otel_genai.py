@@ -70,11 +70,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         resource_labels = _labels(resource)
         if "project" not in resource_labels and resource.get("service.name"):
             resource_labels["project"] = str(resource["service.name"])
-        for scope in (
-            resource_spans.get("scopeSpans")
-            or resource_spans.get("instrumentationLibrarySpans")
-            or []
-        ):
+        for scope in resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans") or []:
             for span in (scope or {}).get("spans") or []:
                 number += 1  # record number = span index across the file, every span counted
                 try:
@@ -110,9 +106,7 @@ def _row(
     start = read_int(span.get("startTimeUnixNano"), "startTimeUnixNano", required=True)
     occurred = _EPOCH + timedelta(microseconds=start // 1000)  # type: ignore[operator]
     end = read_int(span.get("endTimeUnixNano"), "endTimeUnixNano")
-    model = str(
-        attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model") or ""
-    ).strip()
+    model = str(attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model") or "").strip()
     status = span.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else None
     failed = bool(attrs.get("error.type")) or code in (2, "2", "STATUS_CODE_ERROR")
@@ -151,9 +145,7 @@ def _row(
             "audio_output_tokens": audio_out,
         }
     finish = attrs.get("gen_ai.response.finish_reasons")
-    reasons = (
-        [str(r) for r in finish] if isinstance(finish, list) else ([str(finish)] if finish else [])
-    )
+    reasons = [str(r) for r in finish] if isinstance(finish, list) else ([str(finish)] if finish else [])
     is_stream = False
     for key in _STREAM:
         if attrs.get(key) is not None:
@@ -173,11 +165,7 @@ def _row(
     error_type = str(attrs.get("error.type") or "")
     if status_code is None and error_type.isdigit() and len(error_type) == 3:
         status_code = int(error_type)  # semconv: HTTP errors put the status code in error.type
-    provider = (
-        attrs.get("gen_ai.provider.name")
-        or attrs.get("gen_ai.system")
-        or attrs.get("server.address")
-    )
+    provider = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system") or attrs.get("server.address")
     if end is not None and end < start:  # type: ignore[operator]
         raise BadValue("endTimeUnixNano: before startTimeUnixNano")
     return {
@@ -245,8 +233,5 @@ def _any_value(value: Any) -> Any:
     if "arrayValue" in value:
         return [_any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
     if "kvlistValue" in value:
-        return {
-            kv.get("key"): _any_value(kv.get("value"))
-            for kv in (value["kvlistValue"] or {}).get("values") or []
-        }
+        return {kv.get("key"): _any_value(kv.get("value")) for kv in (value["kvlistValue"] or {}).get("values") or []}
     return None

@@ -1,0 +1,157 @@
+"""Vectorized plumbing for tabular usage formats: Arrow batches in, DuckDB SQL, usage chunks out."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from costproof.model.errors import InputError, RowError
+from costproof.sources.usage.base import (
+    USAGE_SCHEMA,
+    BadValue,
+    ParseContext,
+    UsageChunk,
+    read_time,
+    sanitize_table,
+)
+
+ERR_FIELD = "__err_field"
+ERR_REASON = "__err_reason"
+ROW_NUMBER = "__rn"
+NULL_TEXT = ["", "NULL", "null", "None"]
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def is_parquet(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def csv_header(path: Path, label: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        try:
+            header = next(csv.reader(handle), None)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV header ({exc})", file=label, record=1) from None
+    if not header:
+        raise InputError("the file is empty", file=label)
+    return [h.strip() for h in header]
+
+
+def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
+    """(first record number, table) slices of at most chunk_rows rows, streamed.
+
+    CSV: every column read as text, `NULL`/empty as null; record number = data row + 1 (the
+    file line when no field spans lines). Parquet: native types; record number = row + 1.
+    """
+    label = ctx.file_label
+    if is_parquet(path):
+        try:
+            source = pq.ParquetFile(path)
+            iterator = source.iter_batches(batch_size=ctx.chunk_rows)
+            first = 1
+            for batch in iterator:
+                yield first, pa.Table.from_batches([batch])
+                first += batch.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"unreadable Parquet ({str(exc)[:120]})", file=label) from None
+        return
+    names = csv_header(path, label)
+    if len(set(names)) != len(names):
+        raise InputError("CSV header repeats a column name", file=label, record=1)
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        null_values=NULL_TEXT,
+        strings_can_be_null=True,
+    )
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=convert,
+        )
+        first = 2
+        for batch in reader:
+            for start in range(0, batch.num_rows, ctx.chunk_rows):
+                piece = batch.slice(start, ctx.chunk_rows)
+                yield first, pa.Table.from_batches([piece])
+                first += piece.num_rows
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        match = re.search(r"row (\d+)|line (\d+)", message)
+        record = int(next(g for g in match.groups() if g)) if match else None
+        raise InputError(f"unreadable CSV ({message[:160]})", file=label, record=record) from None
+
+
+def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
+    return table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64()))
+
+
+def distinct_map(
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    column: str,
+    fn: Callable[[Any], dict[str, Any]],
+    schema: pa.Schema,
+) -> pa.Table:
+    """Apply a Python function once per distinct value of a column: (key, *results) to join on."""
+    values = table.column(column).unique().to_pylist()
+    rows = [{"key": v, **fn(v)} for v in values if v is not None]
+    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field("key", table.schema.field(column).type), *schema]))
+
+
+def time_map(value: Any) -> dict[str, Any]:
+    """Lenient time parse for one distinct value: ISO 8601, `YYYY-MM-DD HH:MM:SS`, `5/1/25`."""
+    if isinstance(value, datetime):
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return {"t": utc, "o": "Z", "t_err": None}
+    text = str(value).strip()
+    try:
+        utc, offset = read_time(text, "t")
+        return {"t": utc, "o": offset, "t_err": None}
+    except BadValue:
+        pass
+    for fmt in ("%m/%d/%y", "%m/%d/%Y", "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
+        try:
+            return {"t": datetime.strptime(text, fmt).replace(tzinfo=UTC), "o": "Z", "t_err": None}
+        except ValueError:
+            continue
+    return {"t": None, "o": None, "t_err": f"unparseable time {text[:40]!r}"}
+
+
+TIME_SCHEMA = pa.schema([("t", pa.timestamp("us", tz="UTC")), ("o", pa.string()), ("t_err", pa.string())])
+
+
+def finish(result: pa.Table, ctx: ParseContext) -> UsageChunk:
+    """Split a SQL result into usage rows (cast to the usage schema, sanitized) and row errors."""
+    err_field = result.column(ERR_FIELD)
+    errors: list[RowError] = []
+    if err_field.null_count < len(err_field):
+        mask = err_field.is_valid()
+        bad = result.filter(mask).select([ROW_NUMBER, ERR_FIELD, ERR_REASON]).to_pylist()
+        errors = [RowError(int(r[ROW_NUMBER]), r[ERR_FIELD], r[ERR_REASON]) for r in bad]
+        result = result.filter(err_field.is_null())
+    table = result.select(list(USAGE_SCHEMA.names)).cast(USAGE_SCHEMA)
+    table = sanitize_table(table, ctx.secret_pattern)
+    return UsageChunk(table, errors, table.num_rows + len(errors))
