@@ -36,16 +36,27 @@ def unit_label(rule: PriceRule) -> str:
     return f"{rule.currency} per {SINGULAR.get(rule.meter, rule.meter)}"
 
 
-def select_rules(
-    rules: Iterable[PriceRule], *, at: datetime | None = None
-) -> tuple[dict[Key, PriceRule], list[str]]:
+def select_rules(rules: Iterable[PriceRule], *, at: datetime | None = None) -> tuple[dict[Key, PriceRule], list[str]]:
     """One rule per (model, meter, tier, group): the one in force at `at` ([from, to) windows),
     or without `at` the one with the latest effective_from (undated rules count as earliest)."""
     chosen: dict[Key, PriceRule] = {}
     warnings: list[str] = []
     floor = datetime.min.replace(tzinfo=UTC)
+    # A total order over every field, so duplicates resolve the same way whatever the input order.
     ordered = sorted(
-        rules, key=lambda r: (_key(r), r.effective_from or floor, r.source_ref, str(r.unit_price))
+        rules,
+        key=lambda r: (
+            _key(r),
+            r.effective_from or floor,
+            r.source_ref,
+            r.unit_price,
+            r.per_quantity,
+            r.multiplier,
+            r.currency,
+            r.effective_to or floor,
+            r.multiplier_source,
+            r.notes,
+        ),
     )
     for rule in ordered:
         if at is not None and not _in_force(rule, at):
@@ -62,9 +73,7 @@ def select_rules(
     return chosen, warnings
 
 
-def diff(
-    rules_a: Iterable[PriceRule], rules_b: Iterable[PriceRule], *, at: datetime | None = None
-) -> dict[str, Any]:
+def diff(rules_a: Iterable[PriceRule], rules_b: Iterable[PriceRule], *, at: datetime | None = None) -> dict[str, Any]:
     """What changed from rate card A (old) to B (new), per model and meter."""
     a, warn_a = select_rules(rules_a, at=at)
     b, warn_b = select_rules(rules_b, at=at)
@@ -154,12 +163,8 @@ def crosscheck(
                 "mapping": how,
                 "compared": compared,
                 "agree": not model_findings,
-                "only_in_a": [
-                    _sub_label(s) for s in sorted(set(side_a) - set(side_b), key=_sub_sort)
-                ],
-                "only_in_b": [
-                    _sub_label(s) for s in sorted(set(side_b) - set(side_a), key=_sub_sort)
-                ],
+                "only_in_a": [_sub_label(s) for s in sorted(set(side_a) - set(side_b), key=_sub_sort)],
+                "only_in_b": [_sub_label(s) for s in sorted(set(side_b) - set(side_a), key=_sub_sort)],
             }
         )
     used_b = {m for m, _ in mapping.values()}
@@ -227,10 +232,7 @@ def match_models(
             if len(candidates) == 1:
                 mapping[model] = (candidates[0], name)
             elif len(candidates) > 1:
-                warnings.append(
-                    f"{model} could be any of {', '.join(sorted(candidates))} in B ({name}); "
-                    "add an alias"
-                )
+                warnings.append(f"{model} could be any of {', '.join(sorted(candidates))} in B ({name}); add an alias")
             else:
                 still.append(model)
         pending = [m for m in still if m not in mapping]
@@ -300,8 +302,7 @@ def _compare(old: PriceRule, new: PriceRule, flags: list[str]) -> dict[str, Any]
 
 def _flag(key: Key, flag: str, old: PriceRule, new: PriceRule) -> dict[str, Any]:
     messages = {
-        "CURRENCY_CHANGED": f"currency changed from {old.currency} to {new.currency}; "
-        "prices are not comparable",
+        "CURRENCY_CHANGED": f"currency changed from {old.currency} to {new.currency}; prices are not comparable",
         "UNIT_CHANGED": f"unit changed from per {old.per_quantity:,} to per {new.per_quantity:,} "
         f"{old.meter}; check the new figure is not off by the unit",
         "MULTIPLIER_CHANGED": f"multiplier changed from {old.multiplier} "

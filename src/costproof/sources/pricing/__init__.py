@@ -23,6 +23,11 @@ FORMATS: dict[str, ModuleType] = {
     genai_prices.NAME: genai_prices,
 }
 
+# Capture SOURCEs that name a catalog shipped inside a package rather than a file or URL,
+# written `NAME` or `NAME:selector` (e.g. `genai-prices:openai,anthropic`). The adapter's
+# `source_bytes(source)` gives the canonical bytes to store as evidence.
+BUILTIN_SOURCES: tuple[str, ...] = (genai_prices.NAME,)
+
 
 def detect(head: bytes, label: str) -> str:
     hits = [name for name, mod in FORMATS.items() if mod.sniff(head, label)]
@@ -30,12 +35,8 @@ def detect(head: bytes, label: str) -> str:
         return hits[0]
     tried = ", ".join(FORMATS)
     if not hits:
-        raise InputError(
-            f"could not recognise the pricing format (tried: {tried}); pass --format", file=label
-        )
-    raise InputError(
-        f"ambiguous pricing format, could be {', '.join(hits)}; pass --format", file=label
-    )
+        raise InputError(f"could not recognise the pricing format (tried: {tried}); pass --format", file=label)
+    raise InputError(f"ambiguous pricing format, could be {', '.join(hits)}; pass --format", file=label)
 
 
 def get(name: str) -> ModuleType:

@@ -65,9 +65,7 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
         doc = load_json(data, label)
         items = doc.get("data") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
-            raise InputError(
-                "expected {data: [...]} with one entry per model", file=label, field="data"
-            )
+            raise InputError("expected {data: [...]} with one entry per model", file=label, field="data")
         for index, item in enumerate(items):
             ref = f"page {page_no} data[{index}]" if len(pages) > 1 else f"data[{index}]"
             _model(item, ref, label, out, seen)

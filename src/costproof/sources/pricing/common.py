@@ -18,17 +18,11 @@ def load_json(data: bytes, label: str) -> Any:
     try:
         return json.loads(data.lstrip(b"\xef\xbb\xbf"), parse_float=Decimal, parse_int=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise InputError(f"not valid JSON{where}", file=label) from None
 
 
-def price(
-    value: Any, *, label: str, record: int | str, field: str, allow_none: bool = True
-) -> Decimal | None:
+def price(value: Any, *, label: str, record: int | str, field: str, allow_none: bool = True) -> Decimal | None:
     if value is None or value == "":
         if allow_none:
             return None

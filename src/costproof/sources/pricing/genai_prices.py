@@ -82,8 +82,7 @@ def capture(source: str = NAME) -> bytes:
         unknown = [p for p in wanted if p not in by_id]
         if unknown:
             raise InputError(
-                f"unknown genai-prices provider(s) {', '.join(unknown)}; known: "
-                f"{', '.join(sorted(by_id))}",
+                f"unknown genai-prices provider(s) {', '.join(unknown)}; known: {', '.join(sorted(by_id))}",
                 file=source,
             )
         chosen = [by_id[p] for p in wanted]
@@ -98,6 +97,10 @@ def capture(source: str = NAME) -> bytes:
         "providers": [_provider(p, types) for p in chosen],
     }
     return (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+# The name the capture service looks for on built-in sources.
+source_bytes = capture
 
 
 def parse(pages: list[bytes], label: str) -> PricingParse:
@@ -141,9 +144,7 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
                 variants += 1 if model.get("variants") else 0
                 _model(pid, mid, model, ref, label, out, counts["unmapped"])
     if out.meta["package_version"] != PINNED_VERSION:
-        out.warnings.append(
-            f"catalog from {PACKAGE} {out.meta['package_version']}, not the pinned {PINNED_VERSION}"
-        )
+        out.warnings.append(f"catalog from {PACKAGE} {out.meta['package_version']}, not the pinned {PINNED_VERSION}")
     if skipped_time_of_day:
         out.warnings.append(
             f"{len(skipped_time_of_day)} model(s) left out: time-of-day (off-peak) prices cannot "
@@ -155,13 +156,11 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
     if counts["duplicate"]:
         by = ", ".join(f"{k} ({n})" for k, n in sorted(counts["duplicate"].items()))
         out.warnings.append(
-            "model ids listed by an earlier provider kept that provider's price; "
-            f"later listings left out: {by}"
+            f"model ids listed by an earlier provider kept that provider's price; later listings left out: {by}"
         )
     if variants:
         out.warnings.append(
-            f"{variants} model(s) have request-context price variants (service tier, batch); "
-            "the standard price is used"
+            f"{variants} model(s) have request-context price variants (service tier, batch); the standard price is used"
         )
     if not out.rules:
         raise InputError("no priced models in the genai-prices catalog selection", file=label)
@@ -247,9 +246,7 @@ def _day(text: str) -> datetime:
 
 def _selection(source: str) -> list[str]:
     if not is_source(source):
-        raise InputError(
-            f"a genai-prices source is {NAME} or {NAME}:PROVIDER[,PROVIDER]", file=source
-        )
+        raise InputError(f"a genai-prices source is {NAME} or {NAME}:PROVIDER[,PROVIDER]", file=source)
     _, _, rest = source.partition(":")
     return [p.strip() for p in rest.split(",") if p.strip()]
 

@@ -51,9 +51,7 @@ NOUN_OF_METER = {
 METER_OF_NOUN = {"images": "images", "requests": "requests", "seconds": "seconds"}
 EMPTY_CELLS = frozenset({"", "-", "–", "—", "n/a", "na", "none", "not available", "—*", "tbd"})
 _FOOTNOTES = re.compile(r"[*†‡§¶¹²³⁴⁵⁶⁷⁸⁹⁰]+")
-_AMOUNT = re.compile(
-    r"^(?P<pre>[^\d.]*?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<post>.*)$"
-)
+_AMOUNT = re.compile(r"^(?P<pre>[^\d.]*?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<post>.*)$")
 _CURRENCY_TOKEN = re.compile(r"(?i)us\$|\$|€|£|¥|￥|\b(?:usd|eur|gbp|cny|rmb)\b")
 
 
@@ -105,9 +103,7 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
     return out
 
 
-def _table(
-    table: LexborNode, t: int, label: str, out: PricingParse, seen: set[tuple[str, str]]
-) -> bool:
+def _table(table: LexborNode, t: int, label: str, out: PricingParse, seen: set[tuple[str, str]]) -> bool:
     rows, head_count = _rows(table)
     grid = _grid(rows)
     if not grid:
@@ -127,10 +123,7 @@ def _table(
     caption_text = _text(caption) if caption is not None else ""
     # A "Free" cell names no currency; it takes the one currency the table's prices use.
     found = {
-        read_currency(_text(row[c.index]))
-        for row in grid[head_count:]
-        for c in price_cols
-        if c.index < len(row)
+        read_currency(_text(row[c.index])) for row in grid[head_count:] for c in price_cols if c.index < len(row)
     } - {None}
     table_currency = found.pop() if len(found) == 1 else None
     for r, cells in enumerate(grid[head_count:], start=head_count + 1):
@@ -141,13 +134,9 @@ def _table(
             continue  # a section heading or spacer row, not a priced model
         model = _model(cells[model_col.index]) if model_col.index < len(cells) else ""
         if not model:
-            raise InputError(
-                "priced row has no model name", file=label, record=where, field=model_col.name
-            )
+            raise InputError("priced row has no model name", file=label, record=where, field=model_col.name)
         row_unit = texts[unit_col.index] if unit_col and unit_col.index < len(texts) else ""
-        row_currency = (
-            texts[currency_col.index] if currency_col and currency_col.index < len(texts) else ""
-        )
+        row_currency = texts[currency_col.index] if currency_col and currency_col.index < len(texts) else ""
         context = (row_unit, caption_text, table_currency)
         for col in price_cols:
             cell_text = prices.get(col.index, "")
@@ -215,8 +204,7 @@ def _price_cell(
         )
     if currency is None:
         raise InputError(
-            f"cannot tell the currency of {text!r} (no '$' or ISO code in the cell, header "
-            "or caption)",
+            f"cannot tell the currency of {text!r} (no '$' or ISO code in the cell, header or caption)",
             file=label,
             record=where,
             field=col.name,
@@ -251,9 +239,7 @@ def _price_cell(
     )
 
 
-def _amount(
-    text: str, *, label: str, where: str, col: Column
-) -> tuple[Decimal, str | None, tuple[str, int] | None]:
+def _amount(text: str, *, label: str, where: str, col: Column) -> tuple[Decimal, str | None, tuple[str, int] | None]:
     m = _AMOUNT.match(text)
     if not m:
         raise InputError(f"no number in {text!r}", file=label, record=where, field=col.name)

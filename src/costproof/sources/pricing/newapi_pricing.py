@@ -29,9 +29,7 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
     for data in pages:
         doc = load_json(data, label)
         if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
-            raise InputError(
-                "expected {success, data: [...], group_ratio: {...}}", file=label, field="data"
-            )
+            raise InputError("expected {success, data: [...], group_ratio: {...}}", file=label, field="data")
         if doc.get("success") is False:
             raise InputError("the API answered success=false", file=label, field="success")
         groups = doc.get("group_ratio") or {}
@@ -39,9 +37,7 @@ def parse(pages: list[bytes], label: str) -> PricingParse:
             raise InputError("expected an object of group: ratio", file=label, field="group_ratio")
         # Group ratios stay apart from the rules: the engine applies the row's group's ratio.
         for group, ratio in sorted(groups.items()):
-            value = price(
-                ratio, label=label, record="group_ratio", field=str(group), allow_none=False
-            )
+            value = price(ratio, label=label, record="group_ratio", field=str(group), allow_none=False)
             assert value is not None
             out.group_ratios[str(group)] = value
         if groups:
@@ -67,9 +63,7 @@ def _model(item: Any, ref: str, label: str, out: PricingParse, seen: set[str]) -
     seen.add(model)
     quota_type = _quota_type(item.get("quota_type"), label, ref)
     if quota_type == 1:
-        fixed = price(
-            item.get("model_price"), label=label, record=ref, field="model_price", allow_none=False
-        )
+        fixed = price(item.get("model_price"), label=label, record=ref, field="model_price", allow_none=False)
         assert fixed is not None
         out.rules.append(
             PriceRule(
@@ -83,16 +77,12 @@ def _model(item: Any, ref: str, label: str, out: PricingParse, seen: set[str]) -
             )
         )
         return
-    ratio = price(
-        item.get("model_ratio"), label=label, record=ref, field="model_ratio", allow_none=False
-    )
+    ratio = price(item.get("model_ratio"), label=label, record=ref, field="model_ratio", allow_none=False)
     assert ratio is not None
     base = ratio * RATIO_USD_PER_M
     note = f"quota_type 0: model_ratio {ratio} x 2 USD per 1M tokens"
     rules: list[tuple[str, Decimal, str, str]] = [("input_tokens", Decimal(1), "", "model_ratio")]
-    completion = price(
-        item.get("completion_ratio"), label=label, record=ref, field="completion_ratio"
-    )
+    completion = price(item.get("completion_ratio"), label=label, record=ref, field="completion_ratio")
     if completion is None:
         # new-api treats a missing completion ratio as 1: output costs what input costs.
         rules.append(("output_tokens", Decimal(1), "completion_ratio absent, 1", "model_ratio"))
@@ -125,8 +115,7 @@ def _model(item: Any, ref: str, label: str, out: PricingParse, seen: set[str]) -
             out.warnings.append(f"{ref}: {model} {key} {value} is not represented as a price rule")
     if item.get("billing_mode") or item.get("billing_expr"):
         out.warnings.append(
-            f"{ref}: {model} has billing_mode {item.get('billing_mode')!r}; only its base ratios "
-            "are represented"
+            f"{ref}: {model} has billing_mode {item.get('billing_mode')!r}; only its base ratios are represented"
         )
 
 

@@ -64,8 +64,7 @@ def _sheet(
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise InputError(
-                    f"missing required column(s) {', '.join(missing)}; a price-csv header is "
-                    f"{','.join(COLUMNS)}",
+                    f"missing required column(s) {', '.join(missing)}; a price-csv header is {','.join(COLUMNS)}",
                     file=label,
                     record=f"line {line}",
                     field=missing[0],
@@ -189,9 +188,7 @@ def _timestamp(text: str, field: str, fail: Fail) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _overlaps(
-    a0: datetime | None, a1: datetime | None, b0: datetime | None, b1: datetime | None
-) -> bool:
+def _overlaps(a0: datetime | None, a1: datetime | None, b0: datetime | None, b1: datetime | None) -> bool:
     """Half-open [from, to) windows, None meaning unbounded."""
     lo = max((t for t in (a0, b0) if t is not None), default=None)
     hi = min((t for t in (a1, b1) if t is not None), default=None)
