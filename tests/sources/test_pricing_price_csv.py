@@ -164,3 +164,22 @@ def test_prices_round_trip_exactly(entries: list) -> None:
         assert rule.unit_price == price and str(rule.unit_price) == str(price)
         assert rule.multiplier == (mult if mult > 0 else Decimal(1))
         assert (rule.meter, rule.per_quantity) == (meter, per)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0.000000000000000001", True),
+        ("1.500000000000000000000", True),
+        ("0.0000000000000000001", False),
+        ("1e25", False),
+    ],
+)
+def test_prices_the_store_cannot_hold_exactly_are_refused(value: str, ok: bool) -> None:
+    text = HEADER + f"m,input_tokens,{value},1000000,USD\n"
+    if ok:
+        assert parse(text).rules[0].unit_price == Decimal(value)
+    else:
+        with pytest.raises(InputError, match="stor") as info:
+            parse(text)
+        assert (info.value.record, info.value.field) == ("line 2", "unit_price")

@@ -33,7 +33,27 @@ def price(value: Any, *, label: str, record: int | str, field: str, allow_none: 
         raise InputError(str(exc), file=label, record=record, field=field) from None
     if out < 0:
         raise InputError(f"negative price {out}", file=label, record=record, field=field)
-    return out
+    return storable(out, label=label, record=record, field=field)
+
+
+# The catalog stores prices and multipliers as DECIMAL(38, 18): a number with more fractional
+# digits (or more than 20 integer digits) would be rounded on the way in, so it is refused here.
+MAX_PLACES = 18
+MAX_INT_DIGITS = 20
+
+
+def storable(value: Decimal, *, label: str, record: int | str | None, field: str) -> Decimal:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES and value != value.quantize(Decimal(1).scaleb(-MAX_PLACES)):
+        raise InputError(
+            f"{value} has more than {MAX_PLACES} decimal places and cannot be stored exactly",
+            file=label,
+            record=record,
+            field=field,
+        )
+    if value != 0 and value.adjusted() >= MAX_INT_DIGITS:
+        raise InputError(f"{value} is too large to store exactly", file=label, record=record, field=field)
+    return value
 
 
 # Currency words and symbols seen on pricing pages. A bare "$" is read as USD: every source

@@ -11,7 +11,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from costproof.model.errors import InputError
 from costproof.model.money import dec
 from costproof.model.pricing import PriceRule, PricingParse
-from costproof.sources.pricing.common import read_currency, read_unit
+from costproof.sources.pricing.common import read_currency, read_unit, storable
 
 NAME = "html-table"
 VERSION = "html-table/1"
@@ -268,7 +268,7 @@ def _amount(text: str, *, label: str, where: str, col: Column) -> tuple[Decimal,
         amount = dec(m.group("num"))
     except ValueError as exc:
         raise InputError(str(exc), file=label, record=where, field=col.name) from None
-    return amount, currency, unit
+    return storable(amount, label=label, record=where, field=col.name), currency, unit
 
 
 def _iso(text: str) -> str | None:

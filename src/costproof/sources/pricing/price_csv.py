@@ -13,6 +13,7 @@ from costproof.model.errors import InputError
 from costproof.model.meters import METERS
 from costproof.model.money import dec
 from costproof.model.pricing import PriceRule, PricingParse
+from costproof.sources.pricing.common import storable
 
 NAME = "price-csv"
 VERSION = "price-csv/1"
@@ -153,9 +154,13 @@ def _rule(row: dict[str, str], line: int, label: str) -> PriceRule:
 
 def _decimal(text: str, field: str, fail: Fail) -> Decimal:
     try:
-        return dec(text)
+        value = dec(text)
     except ValueError as exc:
         raise fail(field, str(exc)) from None
+    try:
+        return storable(value, label="", record=None, field=field)
+    except InputError as exc:
+        raise fail(field, exc.bare) from None
 
 
 def _positive_int(text: str, field: str, fail: Fail, *, allow_zero: bool = False) -> int:
