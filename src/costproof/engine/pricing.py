@@ -101,7 +101,7 @@ def round_expr(x: ir.DecimalValue, scale: int, mode: str) -> ir.DecimalValue:
         up = ibis.cases((r > half, f + 1), (r < half, f), else_=ibis.ifelse(x >= 0, f + 1, f))
     else:
         up = ibis.cases((r > half, f + 1), (r < half, f), else_=ibis.ifelse(f % 2 == 0, f, f + 1))
-    return (up.cast("decimal(38, 0)") * unit).cast(COST_TYPE)
+    return (up * unit).cast(COST_TYPE)
 
 
 def priced(

@@ -142,11 +142,12 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
                   [run_id, period, seq, engine, dumps(table.snapshot_ids), rule.name, rows_in, rows_priced,
                    rows_excluded, quarantined, dumps({k: to_str(v) for k, v in expected.items()}),
                    dumps({k: to_str(v) for k, v in provider.items()}), dumps(manifest_doc), manifest_sha, now])
-        c.executemany("INSERT INTO variances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      [[run_id, v["id"], period, v["statement"], v["line_id"], dumps(v["grain"]),
-                        v["expected"], v["actual"], v["difference"], v["provider"], v["currency"], v["matched"],
-                        v["bucket"], v["owner"], v["explanation"], dumps(v["evidence"]),
-                        dumps({"quantity": v["quantity"]})] for v in results])
+        if results:
+            c.executemany("INSERT INTO variances VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                          [[run_id, v["id"], period, v["statement"], v["line_id"], dumps(v["grain"]),
+                            v["expected"], v["actual"], v["difference"], v["provider"], v["currency"],
+                            v["matched"], v["bucket"], v["owner"], v["explanation"], dumps(v["evidence"]),
+                            dumps({"quantity": v["quantity"]})] for v in results])
     return summary(ws, run_id)
 
 
