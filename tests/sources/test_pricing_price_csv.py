@@ -93,6 +93,7 @@ def test_dated_windows_may_abut_but_not_overlap() -> None:
     [
         ("m,input_tokens,,1000,USD", "unit_price", "required value is empty"),
         ("m,input_tokens,abc,1000,USD", "unit_price", "not a number"),
+        ('m,input_tokens,"2,50",1000,USD', "unit_price", "has a comma"),
         ("m,input_tokens,-1,1000,USD", "unit_price", "negative"),
         ("m,input_tokens,NaN,1000,USD", "unit_price", "not a finite number"),
         ("m,thinking_tokens,1,1000,USD", "meter", "unknown meter"),

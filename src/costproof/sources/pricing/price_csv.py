@@ -153,6 +153,9 @@ def _rule(row: dict[str, str], line: int, label: str) -> PriceRule:
 
 
 def _decimal(text: str, field: str, fail: Fail) -> Decimal:
+    if "," in text:
+        # "2,50" is 2.50 in half the world and 250 to dec(); a sheet must use a decimal point.
+        raise fail(field, f"{text!r} has a comma; write plain decimals such as 2.50 or 1000")
     try:
         value = dec(text)
     except ValueError as exc:
