@@ -55,5 +55,30 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             evidence VARCHAR, details VARCHAR, PRIMARY KEY (run_id, variance_id));
         """,
     ),
+    (
+        2,
+        # review workflow (issue 7): append-only dispositions, attestations, contract checks,
+        # review log, and period events (approve / reopen) that make the lock
+        """
+        CREATE TABLE dispositions (
+            seq INTEGER, disposition_id VARCHAR PRIMARY KEY, target VARCHAR, target_kind VARCHAR,
+            period VARCHAR, run_id VARCHAR, disposition VARCHAR, owner VARCHAR, reason VARCHAR,
+            evidence VARCHAR, amount DECIMAL(38, 12), leg VARCHAR, currency VARCHAR,
+            difference_at DECIMAL(38, 12), recorded_at TIMESTAMPTZ);
+        CREATE TABLE attestations (
+            seq INTEGER, period VARCHAR, item VARCHAR, operator VARCHAR, evidence VARCHAR, note VARCHAR,
+            covers VARCHAR, recorded_at TIMESTAMPTZ);
+        CREATE TABLE contract_checks (
+            seq INTEGER, item VARCHAR, value VARCHAR, source VARCHAR, operator VARCHAR,
+            verified_at TIMESTAMPTZ);
+        CREATE TABLE review_log (
+            seq INTEGER, entry_id VARCHAR, review_date VARCHAR, operator VARCHAR, source_urls_checked VARCHAR,
+            ledger_period VARCHAR, request_owner VARCHAR, status_class VARCHAR, evidence_attached VARCHAR,
+            follow_up_owner VARCHAR, result VARCHAR, notes VARCHAR, recorded_at TIMESTAMPTZ);
+        CREATE TABLE period_events (
+            seq INTEGER, period VARCHAR, event VARCHAR, actor VARCHAR, reason VARCHAR, run_id VARCHAR,
+            manifest_sha256 VARCHAR, checklist VARCHAR, checklist_sha256 VARCHAR, recorded_at TIMESTAMPTZ);
+        """,
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
