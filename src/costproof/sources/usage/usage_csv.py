@@ -73,7 +73,7 @@ def _sql(present: list[str]) -> str:
             continue
         r = raw(name)
         if kind == "int":
-            values[name] = f"TRY_CAST({r} AS BIGINT)"
+            values[name] = f"CASE WHEN regexp_full_match({r}, '[+-]?[0-9]+') THEN TRY_CAST({r} AS BIGINT) END"
             checks.append((name, f"{r} IS NOT NULL AND {values[name]} IS NULL", f"'not an integer: ' || left({r}, 30)"))
             if name in METERS or name == "attempt":
                 checks.append((name, f"{values[name]} < 0", f"'negative value ' || {r}"))
