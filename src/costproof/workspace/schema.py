@@ -80,5 +80,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             manifest_sha256 VARCHAR, checklist VARCHAR, checklist_sha256 VARCHAR, recorded_at TIMESTAMPTZ);
         """,
     ),
+    (
+        3,
+        # pricing cross-checks (issue 4): every `pricing crosscheck` run with its findings; the latest
+        # check of a snapshot pair supersedes earlier ones (service/pricing.py `sources_agree`)
+        """
+        CREATE TABLE crosschecks (
+            crosscheck_id VARCHAR PRIMARY KEY, seq INTEGER, snapshot_a VARCHAR, snapshot_b VARCHAR,
+            compared_at TIMESTAMPTZ, tolerance DECIMAL(38, 18), aliases VARCHAR, disagreements INTEGER,
+            findings VARCHAR, summary VARCHAR, recorded_at TIMESTAMPTZ);
+        """,
+    ),
 )
 LATEST = MIGRATIONS[-1][0]
