@@ -46,13 +46,16 @@ LABELS = [
     ("qa-*", "cc-qa", "qa", "test"),
 ]
 ALIASES = {"gpt-4o-mini-prod": "gpt-4o-mini"}
-DELIBERATE = ("cc-support", "claude-3-5-sonnet-20241022", Decimal("12.50"))
+# The deliberate difference: finance booked the support team's Claude usage at last quarter's price
+# (an older CometAPI snapshot, also shipped), so the explainer should name a stale price (bucket source).
+STALE_LINE = ("cc-support", "claude-3-5-sonnet-20241022")
+OLD_MODELS = {**MODELS, "claude-3-5-sonnet-20241022": ("3.75", "18.75")}
 LEAKED_KEY_NAME = "sk-demo-0000000000000000000000000000"  # a key pasted as a token name: must be hashed
 
 
-def models_json() -> bytes:
+def models_json(models: dict[str, tuple[str, str]] = MODELS) -> bytes:
     data = []
-    for model, (inp, out) in MODELS.items():
+    for model, (inp, out) in models.items():
         data.append({"id": model, "object": "model", "owned_by": "cometapi",
                      "pricing": {"currency": "USD / M Tokens", "input": inp, "output": out,
                                  "per_request": 0, "per_second": 0}})
@@ -139,7 +142,7 @@ def _label_for(key: str) -> tuple[str, str] | None:
     return None
 
 
-def expected_by_line(rows: list[dict]) -> dict[tuple[str, str], Decimal]:
+def expected_by_line(rows: list[dict], prices: dict[str, tuple[str, str]] = MODELS) -> dict[tuple[str, str], Decimal]:
     """The oracle: plain Decimal arithmetic over the log, independent of the engine."""
     totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for r in rows:
@@ -154,7 +157,7 @@ def expected_by_line(rows: list[dict]) -> dict[tuple[str, str], Decimal]:
         label = _label_for(r["token_name"])
         if label is None or label[1] == "test":
             continue
-        inp, out = (Decimal(p) / 1_000_000 for p in MODELS[model])
+        inp, out = (Decimal(p) / 1_000_000 for p in prices[model])
         cache = json.loads(r["other"]).get("cache_tokens", 0) if r["other"] else 0
         cost = (r["prompt_tokens"] - cache) * inp + cache * inp + r["completion_tokens"] * out
         totals[(label[0], model)] += cost
@@ -165,10 +168,11 @@ def ledger_csv(rows: list[dict]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["line_id", "period", "cost_center", "model", "amount", "currency"])
+    stale = expected_by_line(rows, OLD_MODELS)
     for n, ((cc, model), amount) in enumerate(sorted(expected_by_line(rows).items()), start=1):
+        if (cc, model) == STALE_LINE:
+            amount = stale[(cc, model)]
         booked = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        if (cc, model) == DELIBERATE[:2]:
-            booked += DELIBERATE[2]
         w.writerow([f"GL-{PERIOD}-{n:03d}", PERIOD, cc, model, f"{booked}", "USD"])
     return buf.getvalue().encode()
 
@@ -184,6 +188,7 @@ def write(target: Path) -> dict[str, Path]:
     rows = log_rows()
     files = {
         "cometapi_models.json": models_json(),
+        "cometapi_models_2026-q1.json": models_json(OLD_MODELS),
         "newapi_log_2026-06.json": (json.dumps({"success": True, "message": "", "data": {
             "page": 1, "page_size": len(rows), "total": len(rows), "items": rows}}, separators=(",", ":")) + "\n").encode(),
         "labels.csv": labels_csv(),

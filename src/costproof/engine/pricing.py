@@ -21,6 +21,8 @@ METER_TYPE = "decimal(12, 0)"
 COST_TYPE = "decimal(38, 18)"
 KIND_REASONS = {"refund": "refund", "topup": "topup", "manage": "manage", "system": "system",
                 "login": "system", "unknown": "system", "error": "error"}
+# per-unit prices kept on each priced row, so contract hypotheses re-price without a new join
+KEPT_PRICES = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 EXCLUSION_REASONS = ("outside_period", "duplicate", "error", "refund", "topup", "manage", "system",
                      "test_environment", "unpriced_model")
 
@@ -143,20 +145,22 @@ def priced(
     in_period = (j.occurred_at >= start) & (j.occurred_at < end)
     kind_branches = [(j.record_kind == k, ibis.literal(v)) for k, v in KIND_REASONS.items()]
     envs = list(exclude_environments) or ["\x00none"]
-    reason = ibis.cases(
-        (~in_period, ibis.literal("outside_period")),
+    # the reason a row would be excluded whatever the window: timing hypotheses shift the window
+    base_reason = ibis.cases(
         *kind_branches,
         (j.status_class.isin(["4xx", "5xx"]), ibis.literal("error")),
         (j.environment.isin(envs).fill_null(False), ibis.literal("test_environment")),
         (j.snapshot_id.isnull(), ibis.literal("unpriced_model")),
         else_=ibis.null("string"),
     )
+    reason = ibis.ifelse(~in_period, ibis.literal("outside_period"), base_reason)
     cost = ibis.ifelse(j.snapshot_id.isnull(), ibis.null(COST_TYPE), cost.cast(COST_TYPE))
     if rounding.grain == "row":
         cost = round_expr(cost, rounding.scale, rounding.mode)
     return j.mutate(
         day=j.occurred_at.strftime("%Y-%m-%d"),
         exclusion=reason,
+        base_exclusion=base_reason,
         cost=cost,
         unpriced_meters=unpriced_meters,
-    ).drop(*[f"p_{m}" for m in METERS])
+    ).drop(*[f"p_{m}" for m in METERS if m not in KEPT_PRICES])

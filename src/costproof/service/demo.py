@@ -27,6 +27,8 @@ def build(root: Path, *, now: datetime) -> dict[str, Any]:
     data = data_dir()
     ws, _ = Workspace.create(root)
     with ws:
+        pricing.capture(ws, str(data / "cometapi_models_2026-q1.json"), fmt="cometapi-models", label="2026-q1",
+                        operator="demo", effective_from="2026-01-01T00:00:00Z", classification="public-doc", now=now)
         snap = pricing.capture(ws, str(data / "cometapi_models.json"), fmt="cometapi-models", label="demo",
                                operator="demo", effective_from="2026-05-01T00:00:00Z",
                                classification="public-doc", now=now)

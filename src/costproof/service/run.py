@@ -21,7 +21,7 @@ from costproof.model.variance import RoundingRule
 from costproof.reconcile.compare import compare
 from costproof.service import mapping as mapping_svc
 from costproof.service import pricing as pricing_svc
-from costproof.service import statements
+from costproof.service import explain, statements
 from costproof.service.common import iso, period_bounds, short_hash
 from costproof.service.usage import usage_files
 from costproof.workspace import Workspace, dumps
@@ -96,13 +96,20 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
     if rows_in != rows_priced + rows_excluded + quarantined:
         raise AssertionError(f"conservation fails: {rows_in} in != {rows_priced} priced + {rows_excluded} "
                              f"excluded + {quarantined} quarantined")
+    used = sorted(r["snapshot_id"] for r in rows.filter(rows.exclusion.isnull() & rows.snapshot_id.notnull())
+                  .select("snapshot_id").distinct().to_pyarrow().to_pylist())
+    inputs["snapshots"] = _snapshot_inputs(ws, used)
     exp_t, prov_t = aggregate.totals(rows, rule)
     expected = {r["currency"]: r["amount"] for r in exp_t.to_pyarrow().to_pylist()}
     provider = {r["currency"]: r["amount"] for r in prov_t.to_pyarrow().to_pylist()}
     unpriced = aggregate.unpriced_models(rows).to_pyarrow().to_pylist()
 
     lines = statements.lines_for(ws, period)
-    results = _compare(ws, period, lines, rows, rule)
+    results, unledgered = _compare(ws, period, lines, rows, rule)
+    explain.explain_all(con, rows, results, period=period, snapshots=pricing_svc.load_snapshots(
+        ws, include_crosscheck=True), used_snapshots=used, rate_rows=table.rows, groups=groups,
+        tolerance=ws.settings.tolerance, arrow_table=_arrow_table)
+    findings = explain.provider_findings(rows, ws.settings.tolerance)
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "costproof_version": __version__,
@@ -132,6 +139,8 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
         "expected": {c: to_str(v) for c, v in sorted(expected.items())},
         "provider_reported": {c: to_str(v) for c, v in sorted(provider.items())},
         "statements": sorted({ln["statement"] + "@" + ln["sha256"] for ln in lines}),
+        "unledgered": unledgered,
+        "provider_findings": findings,
         "rows_file": {"path": "rows.parquet", "window_days": WINDOW.days},
     }
     manifest_sha = hashlib.sha256(dumps(manifest).encode()).hexdigest()
@@ -139,7 +148,7 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
     (run_dir / "manifest.json").write_text(json.dumps(manifest_doc, indent=2, sort_keys=True) + "\n", "utf-8")
     with ws.transaction() as c:
         c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  [run_id, period, seq, engine, dumps(table.snapshot_ids), rule.name, rows_in, rows_priced,
+                  [run_id, period, seq, engine, dumps(used), rule.name, rows_in, rows_priced,
                    rows_excluded, quarantined, dumps({k: to_str(v) for k, v in expected.items()}),
                    dumps({k: to_str(v) for k, v in provider.items()}), dumps(manifest_doc), manifest_sha, now])
         if results:
@@ -147,7 +156,7 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
                           [[run_id, v["id"], period, v["statement"], v["line_id"], dumps(v["grain"]),
                             v["expected"], v["actual"], v["difference"], v["provider"], v["currency"],
                             v["matched"], v["bucket"], v["owner"], v["explanation"], dumps(v["evidence"]),
-                            dumps({"quantity": v["quantity"]})] for v in results])
+                            dumps({"quantity": v["quantity"], **v.get("details", {})})] for v in results])
     return summary(ws, run_id)
 
 
@@ -188,7 +197,7 @@ def _snapshot_inputs(ws: Workspace, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _compare(ws: Workspace, period: str, lines: list[dict[str, Any]], rows: Any,
-             rule: RoundingRule) -> list[dict[str, Any]]:
+             rule: RoundingRule) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     keysets = sorted({tuple(sorted(json.loads(ln["grain"]))) for ln in lines})
     expected: dict[Any, dict[str, Any]] = {}
     provider: dict[Any, dict[str, Any]] = {}
@@ -199,7 +208,25 @@ def _compare(ws: Workspace, period: str, lines: list[dict[str, Any]], rows: Any,
         for r in aggregate.provider_at(rows, list(keys)).to_pyarrow().to_pylist():
             values = tuple("" if r[k] is None else str(r[k]) for k in keys)
             provider[(keys, values, r["provider_reported_currency"])] = r
-    return compare(period, lines, expected, provider, ws.settings.tolerance)
+    results = compare(period, lines, expected, provider, ws.settings.tolerance)
+    return results, _unledgered(lines, expected)
+
+
+def _unledgered(lines: list[dict[str, Any]], expected: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Expected cost at a statement's grain that none of its lines claims."""
+    out = []
+    by_statement: dict[str, set[Any]] = {}
+    for ln in lines:
+        grain = json.loads(ln["grain"])
+        keys = tuple(sorted(grain))
+        by_statement.setdefault(ln["statement"], set()).add((keys, tuple(grain[k] for k in keys), ln["currency"]))
+    for statement, claimed in sorted(by_statement.items()):
+        keysets = {k for k, _, _ in claimed}
+        for (keys, values, currency), cell in sorted(expected.items()):
+            if keys in keysets and (keys, values, currency) not in claimed and cell.get("expected"):
+                out.append({"statement": statement, "grain": dict(zip(keys, values, strict=True)),
+                            "currency": currency, "expected": to_str(cell["expected"])})
+    return out
 
 
 def latest_run(ws: Workspace, period: str) -> dict[str, Any] | None:

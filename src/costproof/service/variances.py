@@ -48,12 +48,28 @@ def list_variances(ws: Workspace, period: str, *, include_matched: bool = False)
     rows = ws.rows("SELECT * FROM variances WHERE run_id = ? ORDER BY statement, variance_id", [run["run_id"]])
     items = [as_dict(v) for v in rows if include_matched or not v["matched"]]
     items.sort(key=lambda v: (v["statement"], v["line_id"]))
-    return {"period": period, "run_id": run["run_id"], "variances": items}
+    manifest = json.loads(run["manifest"])
+    return {"period": period, "run_id": run["run_id"], "variances": items,
+            "unledgered": manifest.get("unledgered", []),
+            "provider_findings": manifest.get("provider_findings", [])}
 
 
-def get(ws: Workspace, variance_id: str) -> dict[str, Any]:
+def explain(ws: Workspace, variance_id: str) -> dict[str, Any]:
+    """A variance with the work behind its bucket: every hypothesis re-run with its figures."""
+    v = _latest(ws, variance_id)
+    details = json.loads(v["details"] or "{}")
+    return {"period": v["period"], "run_id": v["run_id"], **as_dict(v), "gap": details.get("gap"),
+            "reruns": details.get("reruns", [])}
+
+
+def _latest(ws: Workspace, variance_id: str) -> dict[str, Any]:
     v = ws.one("""SELECT v.* FROM variances v JOIN runs r USING (run_id)
                   WHERE v.variance_id = ? ORDER BY r.created_at DESC, r.seq DESC LIMIT 1""", [variance_id])
     if v is None:
         raise InputError(f"no variance {variance_id!r} (see `costproof variances --period P`)")
+    return v
+
+
+def get(ws: Workspace, variance_id: str) -> dict[str, Any]:
+    v = _latest(ws, variance_id)
     return {"period": v["period"], "run_id": v["run_id"], **as_dict(v)}

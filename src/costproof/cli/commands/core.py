@@ -139,3 +139,24 @@ def demo(path: Annotated[str, typer.Option(help="Where to build the demo workspa
             _print_variance(v)
     typer.echo(f"\nNext: costproof -w {result['workspace']} variances --period 2026-06 | "
                f"usage quarantine | pricing show {result['snapshot']}")
+
+
+@app.command("explain")
+@guarded
+def explain(ctx: typer.Context, variance: Annotated[str, typer.Argument(help="A variance id (v-...).")],
+            json_: JsonOpt = False) -> None:
+    """Show why a variance is in its bucket: every hypothesis re-run with its figure and residual."""
+    with ctx.obj.open() as ws:
+        result = var_svc.explain(ws, variance)
+    if json_:
+        emit_json(result)
+        return
+    _print_variance(result)
+    if result.get("candidates"):
+        typer.echo("  candidates (each closes the gap):")
+        for c in result["candidates"]:
+            typer.echo(f"    {c['bucket']}: {c['title']} → {c['figure']}")
+    table(f"Re-runs for {result['id']} (gap {result['gap']} {result['currency']})",
+          ["hypothesis", "bucket", "figure", "residual", "closes"],
+          [[r["title"], r["bucket"], r["figure"], r["residual"], "yes" if r["closes"] else ""]
+           for r in result["reruns"]], right=("figure", "residual"))
