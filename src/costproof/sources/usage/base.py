@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -56,6 +57,26 @@ def record_id(fmt: str, *parts: object) -> str:
     """A record's identity from its content, so overlapping exports dedupe."""
     text = "\x1f".join("" if p is None else str(p) for p in (fmt, *parts))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class Occurrences:
+    """Numbers repeats of one identity so identical records in a file stay distinct.
+
+    Memory is bounded: after `limit` distinct identities the table starts afresh, so exact
+    duplicates further apart than that are taken as one record (exports repeat rows nearby).
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self.seen: dict[bytes, int] = {}
+
+    def next(self, *identity: object) -> int:
+        key = hashlib.blake2b(repr(identity).encode("utf-8"), digest_size=12).digest()
+        count = self.seen.get(key, 0) + 1
+        if count == 1 and len(self.seen) >= self.limit:
+            self.seen.clear()
+        self.seen[key] = count
+        return count
 
 
 class RowBuilder:
@@ -199,6 +220,7 @@ _ENVIRONMENTS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def label_key(key: str) -> str | None:
     """The normalized label a caller key names (`Cost-Center`, `costCenter`, `env`...), if any."""
     norm = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", key).lower().replace("-", "_").replace(".", "_")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,11 @@ from costproof.model.money import QUOTA_PER_USD
 from costproof.model.sanitize import safe_name
 from costproof.sources.usage.base import (
     BadValue,
+    Occurrences,
     ParseContext,
     RowBuilder,
     UsageChunk,
+    iter_json_items,
     read_bool,
     read_int,
     read_time,
@@ -39,10 +39,9 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    data = Path(path).read_bytes()
     builder = RowBuilder(ctx)
-    seen: Counter[tuple[Any, ...]] = Counter()
-    for number, item in _records(data, ctx.file_label):
+    seen = Occurrences()
+    for number, item in _stream(Path(path), ctx.file_label):
         try:
             row = _row(item, ctx)
         except BadValue as exc:
@@ -50,8 +49,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
             builder.error(number, field, reason or str(exc))
         else:
             identity = row.pop("_identity")
-            seen[identity] += 1
-            row["record_id"] = record_id(NAME, *identity, seen[identity])
+            row["record_id"] = record_id(NAME, *identity, seen.next(*identity))
             row["source_record"] = number
             builder.add(row)
         if builder.full():
@@ -59,31 +57,42 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     yield from builder.drain()
 
 
-def _records(data: bytes, label: str) -> Iterable[tuple[int, Any]]:
-    stripped = data.lstrip(b"\xef\xbb\xbf").lstrip()
-    if not stripped:
+def _stream(path: Path, label: str) -> Iterator[tuple[int, Any]]:
+    """Records streamed from the file: JSON arrays and pages incrementally, CSV row by row."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    if not start:
         raise InputError("the file is empty", file=label)
-    if stripped[:1] in (b"[", b"{"):
-        try:
-            doc = json.loads(stripped)
-        except json.JSONDecodeError:
-            doc = _json_lines(stripped, label)
-        items = list(_items(doc, label))
-        return enumerate(items, start=1)
-    return _csv_records(stripped, label)
+    if start[:1] not in (b"[", b"{"):
+        yield from _csv_file(path, label)
+        return
+    number = 0
+    for item in iter_json_items(path, label, (("data",), ("data", "items"))):
+        # an array of saved pages: each element is a page, not a log row
+        rows = _items(item, label) if isinstance(item, dict) and "data" in item else (item,)
+        for row in rows:
+            number += 1
+            yield number, row
 
 
-def _json_lines(data: bytes, label: str) -> list[Any]:
-    """Several API pages saved one per line (a multi-page dump)."""
-    pages = []
-    for lineno, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
+def _csv_file(path: Path, label: str) -> Iterator[tuple[int, Any]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
         try:
-            pages.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=label, record=lineno) from None
-    return pages
+            fields = reader.fieldnames or []
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+        missing = [c for c in ("created_at", "type", "model_name", "quota") if c not in fields]
+        if missing:
+            raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
+        try:
+            for row in reader:
+                # record numbers are file lines: the header is line 1
+                yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV ({exc})", file=label, record=reader.line_num) from None
 
 
 def _items(doc: Any, label: str) -> Iterator[Any]:
@@ -105,20 +114,6 @@ def _items(doc: Any, label: str) -> Iterator[Any]:
         if doc.get("success") is False:
             raise InputError(f"the API answered success=false: {str(doc.get('message'))[:80]!r}", file=label)
     raise InputError("expected a JSON array of log rows or {data: {items: [...]}} pages", file=label)
-
-
-def _csv_records(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [c for c in ("created_at", "type", "model_name", "quota") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
-    for row in reader:
-        # record numbers are file lines: the header is line 1
-        yield reader.line_num, row
 
 
 def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ from costproof.model.sanitize import safe_name
 from costproof.model.usage import status_class
 from costproof.sources.usage.base import (
     BadValue,
+    Occurrences,
     ParseContext,
     RowBuilder,
     UsageChunk,
@@ -63,7 +63,7 @@ def sniff(head: bytes, name: str) -> bool:
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     builder = RowBuilder(ctx)
-    seen: Counter[tuple[Any, ...]] = Counter()
+    seen = Occurrences()
     any_line = False
     for number, line in iter_lines(path):
         try:
@@ -80,8 +80,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 builder.reject(number, exc)
             else:
                 identity = row.pop("_identity")
-                seen[identity] += 1
-                row["record_id"] = record_id(NAME, *identity, seen[identity])
+                row["record_id"] = record_id(NAME, *identity, seen.next(*identity))
                 row["source_record"] = number
                 builder.add(row)
         if builder.full():
