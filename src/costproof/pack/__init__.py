@@ -1,0 +1,1 @@
+"""Source pack: one checksummed, reviewable bundle per period, and its verification."""
