@@ -18,6 +18,7 @@ from costproof.model.errors import InputError
 from costproof.model.pricing import PriceRule, PricingParse
 from costproof.model.sanitize import redact
 from costproof.reconcile import pricecompare
+from costproof.review import lock as review_lock
 from costproof.service import mapping as mapping_svc
 from costproof.service.common import iso, parse_when, period_bounds, short_hash
 from costproof.sources import pricing as adapters
@@ -131,8 +132,9 @@ def capture(
         fmt = adapters.detect(bodies[0][:65536], label_text)
     adapter = adapters.get(fmt)
     parsed: PricingParse = adapter.parse(bodies, label_text)
-    shas = [ws.evidence.put(b) for b in bodies]
     eff = parse_when(effective_from, "--effective-from") if effective_from else None
+    review_lock.ensure_unlocked(ws, [review_lock.period_of(eff or now)], "a pricing capture effective in it")
+    shas = [ws.evidence.put(b) for b in bodies]
     snapshot_id = "snap-" + short_hash(fmt, parsed.parser_version, shas, iso(eff), label or "")
     existing = ws.one("SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
     if existing:

@@ -194,28 +194,46 @@ def _mapping(ws: Workspace, facts: Facts) -> list[dict[str, Any]]:
 
 
 def _crosschecks(ws: Workspace, facts: Facts) -> list[dict[str, Any]]:
-    """Each snapshot used in the run against every other source that claims the same prices: a CometAPI
-    source dated the same day, or a cross-check catalog. Snapshots dated differently are price history."""
+    """Each snapshot used in the run against the other sources: every recorded `pricing crosscheck` (the
+    latest per pair), and, for pairs nobody checked, an automatic comparison with a CometAPI source dated
+    the same day or a cross-check catalog (snapshots dated differently are price history, not a check)."""
+    used = set(facts.used_snapshots)
+    used_models = set(facts.usage.get("priced_models", {}))
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    recorded = ws.rows("""SELECT * FROM crosschecks QUALIFY row_number() OVER (
+                            PARTITION BY least(snapshot_a, snapshot_b), greatest(snapshot_a, snapshot_b)
+                            ORDER BY seq DESC) = 1 ORDER BY seq""")
+    for c in recorded:
+        a, b = c["snapshot_a"], c["snapshot_b"]
+        if a not in used and b not in used:
+            continue
+        mine, other = (a, b) if a in used else (b, a)
+        so = facts.snapshots.get(other, {})
+        findings = [f for f in json.loads(c["findings"] or "[]") if {f.get("model_a"), f.get("model_b")} & used_models]
+        summary = json.loads(c["summary"] or "{}")
+        out.append({"a": mine, "b": other, "kind": "catalog" if so.get("crosscheck_only") else
+                    "cometapi" if so.get("cometapi") else "other", "compared": int(summary.get("matched", 0)),
+                    "recorded": c["crosscheck_id"], "disagreements": findings})
+        seen.add(tuple(sorted((a, b))))
     snaps = {s.snapshot_id: s for s in pricing_svc.load_snapshots(ws, include_crosscheck=True)}
-    used_models = facts.usage.get("priced_models", {})
-    out = []
+    by_model = facts.usage.get("priced_models", {})
     for a in facts.used_snapshots:
         sa = facts.snapshots.get(a)
         if sa is None or a not in snaps:
             continue
-        models = {m for m, ids in used_models.items() if a in ids}
-        rules_a = [r for r in snaps[a].rules if r.model in models]
+        rules_a = [r for r in snaps[a].rules if a in by_model.get(r.model, ())]
         for b, sb in facts.snapshots.items():
-            if b == a or b not in snaps or sb["evidence"] == sa["evidence"]:
+            if b == a or b not in snaps or sb["evidence"] == sa["evidence"] or tuple(sorted((a, b))) in seen:
                 continue
             kind = "catalog" if sb["crosscheck_only"] else "cometapi" if sb["cometapi"] else None
             if kind is None or (kind == "cometapi" and sb["effective_day"] != sa["effective_day"]):
                 continue
             result = pricecompare.crosscheck(rules_a, snaps[b].rules,
                                              tolerance=facts.review.price_disagreement_tolerance)
-            out.append({"a": a, "b": b, "kind": kind, "compared": sum(m["compared"] for m in result["matched"]),
-                        "models": sorted(m["model_a"] for m in result["matched"]),
+            out.append({"a": a, "b": b, "kind": kind, "compared": len(result["matched"]), "recorded": None,
                         "disagreements": result["disagreements"]})
+            seen.add(tuple(sorted((a, b))))
     return out
 
 

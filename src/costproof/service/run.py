@@ -19,6 +19,7 @@ from costproof.model.money import to_str
 from costproof.model.usage import USAGE_COLUMN_NAMES
 from costproof.model.variance import RoundingRule
 from costproof.reconcile.compare import compare
+from costproof.review import lock as review_lock
 from costproof.service import mapping as mapping_svc
 from costproof.service import pricing as pricing_svc
 from costproof.service import explain, statements
@@ -46,6 +47,7 @@ def connect(engine: str) -> Any:
 def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, rounding: str | None = None,
                engine: str = "duckdb", now: datetime) -> dict[str, Any]:
     start, end = period_bounds(period)
+    review_lock.ensure_unlocked(ws, [period], "a run")  # an approved period keeps its approved run
     rule = RoundingRule.parse(rounding or ws.settings.rounding)
     imports = ws.rows("SELECT * FROM imports WHERE kind = 'usage' ORDER BY seq")
     touching = [i for i in imports if period in json.loads(i["periods"] or "[]")]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from costproof.model.sanitize import redact
+from costproof.review import lock as review_lock
 from costproof.service.common import iso
 from costproof.service.usage import file_sha256
 from costproof.sources import ledger as adapters
@@ -23,6 +24,7 @@ def import_statement(ws: Workspace, path: Path, *, fmt: str | None, now: datetim
     lines = adapters.get(fmt).parse(path, label)
     import_id = "stm-" + sha[:12]
     periods = sorted({ln.period for ln in lines})
+    review_lock.ensure_unlocked(ws, periods, f"statement import of {label}")
     with ws.transaction() as con:
         con.execute(
             "INSERT INTO imports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

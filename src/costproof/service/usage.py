@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from costproof.model.errors import InputError
 from costproof.model.sanitize import compile_patterns, redact
+from costproof.review import lock as review_lock
 from costproof.service.common import iso
 from costproof.sources import usage as adapters
 from costproof.sources.usage.base import USAGE_SCHEMA, ParseContext
@@ -80,6 +81,7 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
             if progress:
                 progress(chunk.records)
         stored, duplicates, periods, bounds = _write(ws, import_id, staging)
+        review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
         with ws.transaction():
             con.execute(
                 "INSERT INTO imports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

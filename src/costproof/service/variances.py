@@ -11,11 +11,23 @@ from costproof.service.run import latest_run
 from costproof.workspace import Workspace
 
 
-def status_of(v: dict[str, Any]) -> str:
-    return "matched" if v["matched"] else "open"
+def status_of(v: dict[str, Any], disposition: dict[str, Any] | None = None) -> str:
+    """matched; else the latest disposition that still fits the figures (accepted/corrected/escalated); else open."""
+    if v["matched"]:
+        return "matched"
+    return disposition["disposition"] if disposition else "open"
 
 
-def as_dict(v: dict[str, Any]) -> dict[str, Any]:
+def closing_dispositions(ws: Workspace, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Review workflow (issue 7): per variance, the latest disposition if the difference has not moved since."""
+    from costproof.review import dispositions
+
+    latest = dispositions.latest(ws)
+    return {v["variance_id"]: latest[v["variance_id"]] for v in rows
+            if dispositions.applies(latest.get(v["variance_id"]), v["difference"], ws.settings.tolerance)}
+
+
+def as_dict(v: dict[str, Any], disposition: dict[str, Any] | None = None) -> dict[str, Any]:
     details = json.loads(v["details"] or "{}")
     out = {
         "id": v["variance_id"],
@@ -31,8 +43,15 @@ def as_dict(v: dict[str, Any]) -> dict[str, Any]:
         "owner": v["owner"],
         "explanation": v["explanation"],
         "evidence": json.loads(v["evidence"] or "[]"),
-        "status": status_of(v),
+        "status": status_of(v, disposition),
     }
+    if disposition and not v["matched"]:
+        from costproof.review import dispositions
+
+        out["disposition"] = dispositions.as_dict(disposition)
+        adjusted = dispositions.adjusted_difference(v["difference"], disposition)
+        if adjusted is not None:
+            out["adjusted_difference"] = to_str(adjusted)  # raw figures above stay as computed
     for key in ("ambiguous", "candidates", "hypothesis", "runner_up"):
         if key in details:
             out[key] = details[key]
@@ -46,7 +65,8 @@ def list_variances(ws: Workspace, period: str, *, include_matched: bool = False)
     if run is None:
         raise InputError(f"no run for {period} yet (run `costproof run --period {period}` first)")
     rows = ws.rows("SELECT * FROM variances WHERE run_id = ? ORDER BY statement, variance_id", [run["run_id"]])
-    items = [as_dict(v) for v in rows if include_matched or not v["matched"]]
+    closed = closing_dispositions(ws, rows)
+    items = [as_dict(v, closed.get(v["variance_id"])) for v in rows if include_matched or not v["matched"]]
     items.sort(key=lambda v: (v["statement"], v["line_id"]))
     manifest = json.loads(run["manifest"])
     return {"period": period, "run_id": run["run_id"], "variances": items,
@@ -58,7 +78,8 @@ def explain(ws: Workspace, variance_id: str) -> dict[str, Any]:
     """A variance with the work behind its bucket: every hypothesis re-run with its figures."""
     v = _latest(ws, variance_id)
     details = json.loads(v["details"] or "{}")
-    return {"period": v["period"], "run_id": v["run_id"], **as_dict(v), "gap": details.get("gap"),
+    closed = closing_dispositions(ws, [v]).get(variance_id)
+    return {"period": v["period"], "run_id": v["run_id"], **as_dict(v, closed), "gap": details.get("gap"),
             "reruns": details.get("reruns", [])}
 
 
@@ -72,4 +93,4 @@ def _latest(ws: Workspace, variance_id: str) -> dict[str, Any]:
 
 def get(ws: Workspace, variance_id: str) -> dict[str, Any]:
     v = _latest(ws, variance_id)
-    return {"period": v["period"], "run_id": v["run_id"], **as_dict(v)}
+    return {"period": v["period"], "run_id": v["run_id"], **as_dict(v, closing_dispositions(ws, [v]).get(variance_id))}
