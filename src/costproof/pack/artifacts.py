@@ -180,6 +180,13 @@ def _mapping(data: PackData, san: Sanitizer) -> bytes:
 def _manifest(data: PackData, san: Sanitizer) -> bytes:
     m = data.manifest
     clean = _scrub(m, san)
+    # Names that came from input files: free text there is replaced by its hash, like everywhere in the pack.
+    for u in clean.get("unpriced_models", []):
+        u["model"] = san.ident(u.get("model"))
+    for u in clean.get("inputs", {}).get("usage", []):
+        u["file"] = san.ident(u.get("file"))
+    clean["statements"] = [san.ident(s.rsplit("@", 1)[0]) + "@" + s.rsplit("@", 1)[1]
+                           for s in clean.get("statements", [])]
     body = {k: v for k, v in m.items() if k != "generated_at"}
     inputs = [{"kind": "pricing_snapshot", "id": s["snapshot_id"], "sha256": s["sha256"],
                "evidence": s["evidence"]} for s in m["inputs"]["snapshots"]]

@@ -16,7 +16,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#9
 OPEN, CLOSED, MATCHED, NEUTRAL = "#D55E00", "#009E73", "#0072B2", "#5F6B7A"
 FONT = "Inter, 'Segoe UI', Helvetica, Arial, sans-serif"
 MAX_MODELS = 6
-CHART_WIDTH = 640
+CHART_WIDTH = 820
 
 
 def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -69,42 +69,65 @@ def daily_by_model(usage: list[dict[str, str]], currency: str) -> str | None:
 
 
 def waterfall(steps: list[dict[str, Any]], currency: str) -> str | None:
-    """Expected → each bucket's difference → ledger, as floating bars; totals anchored at zero.
+    """Expected → each bucket's difference → ledger, as floating bars.
 
-    `steps`: [{"label", "kind": total|step, "amount": Decimal}] in order, first and last totals.
+    `steps`: [{"label", "kind": total|step, "amount": Decimal}] in order, first and last totals. The axis
+    starts near the smallest running total so that differences of a few percent stay visible; the caption
+    says so.
     """
     if len(steps) < 2:
         return None
+    levels = []
+    running = Decimal(0)
+    for s in steps:
+        running = Decimal(s["amount"]) if s["kind"] == "total" else running + Decimal(s["amount"])
+        levels.append(running)
+    low, high = min(levels), max(levels)
+    base = _floor_nice(low - (high - low) * Decimal("0.6") - abs(high) * Decimal("0.02")) if low > 0 else low
+    base = max(base, Decimal(0)) if low >= 0 else base
     values = []
     running = Decimal(0)
     for i, s in enumerate(steps):
         amount = Decimal(s["amount"])
         if s["kind"] == "total":
-            start, end, kind = Decimal(0), amount, "total"
+            start, end, kind = base, amount, "total"
             running = amount
         else:
             start, end = running, running + amount
             kind = "ledger higher" if amount > 0 else "ledger lower" if amount < 0 else "no difference"
             running = end
-        shown = to_str(amount) or "0"
         values.append({"i": i, "label": s["label"], "start": to_str(start), "end": to_str(end), "kind": kind,
-                       "text": (("+" if amount > 0 and kind != "total" else "") + _short(shown)),
-                       "top": to_str(max(start, end))})
+                       "text": _short(amount, signed=s["kind"] != "total"), "top": to_str(max(start, end))})
     domain = ["total", "ledger higher", "ledger lower", "no difference"]
     data = alt.Data(values=values, format=alt.DataFormat(parse={"start": "number", "end": "number",
                                                                 "top": "number", "i": "number"}))
     x = alt.X("label:N", sort=alt.EncodingSortField(field="i", order="ascending"), title=None,
-              axis=alt.Axis(labelAngle=0, labelLimit=150))
-    bars = alt.Chart(data).mark_bar(size=46).encode(
-        x=x, y=alt.Y("start:Q", title=f"{currency}", axis=alt.Axis(format=",.2f")), y2="end:Q",
+              axis=alt.Axis(labelAngle=0, labelLimit=160, labelFontSize=12))
+    y_scale = alt.Scale(domain=[float(base), float(high + (high - base) * Decimal("0.08"))], zero=False, nice=False)
+    bars = alt.Chart(data).mark_bar(size=52, cornerRadiusTopLeft=2, cornerRadiusTopRight=2).encode(
+        x=x, y=alt.Y("start:Q", title=currency, scale=y_scale, axis=alt.Axis(format=",.2f", tickCount=6)),
+        y2="end:Q",
         color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=domain,
                                                               range=[NEUTRAL, OPEN, CLOSED, "#BBBBBB"])),
     )
-    labels = alt.Chart(data).mark_text(dy=-7, fontSize=11, color="#111827").encode(x=x, y="top:Q", text="text:N")
-    return svg(alt.layer(bars, labels).properties(width=CHART_WIDTH, height=240))
+    labels = alt.Chart(data).mark_text(dy=-8, fontSize=12, color="#111827").encode(
+        x=x, y=alt.Y("top:Q", scale=y_scale), text="text:N")
+    return svg(alt.layer(bars, labels).properties(width=CHART_WIDTH, height=260))
 
 
-def _short(text: str) -> str:
-    """An amount for a bar label: two places, thousands separated."""
-    d = Decimal(text).quantize(Decimal("0.01"))
-    return f"{d:,.2f}"
+def _floor_nice(value: Decimal) -> Decimal:
+    """Round down to a readable axis start (1, 2 or 5 times a power of ten)."""
+    if value <= 0:
+        return Decimal(0)
+    exp = Decimal(10) ** (len(str(int(value))) - 1)
+    return (value // exp) * exp
+
+
+def _short(amount: Decimal, *, signed: bool) -> str:
+    """A bar label: two places, thousands separated; more places when two would show a non-zero as zero."""
+    q = amount.quantize(Decimal("0.01"))
+    if q == 0 and amount != 0:
+        q = amount.quantize(Decimal("0.0001"))
+    text = f"{abs(q):,}"
+    sign = "−" if q < 0 else "+" if signed and q > 0 else ""
+    return sign + text

@@ -50,7 +50,7 @@ def readme(v: dict[str, Any], paths: list[str]) -> str:
     out = [f"# Source pack — {v['period']}", ""]
     out += [f"Period **{v['period']}** (UTC), latest run `{v['run_id']}` (engine {v['engine']}, rounding "
             f"`{v['rounding']}`), computed by costproof {v['code_version']}, packed by costproof {v['packed_by']}. "
-            f"Workspace `{v['workspace_id']}`. When it was packed: see {_link(S.PACK_JSON)}.", ""]
+            f"Which workspace and when it was packed: {_link(S.PACK_JSON)}.", ""]
     out += ["## Direct answer", "", "| Figure | Value |", "|---|---|"]
     for f in v["figures"]:
         out.append(f"| {f['label']} | {f['value']}{' ' + f['currency'] if f['currency'] else ''} |")
@@ -113,10 +113,13 @@ def _a(path: str, text: str | None = None) -> str:
     return f'<a href="{_e(path)}">{_e(text or path)}</a>'
 
 
-def _figure(f: dict[str, Any]) -> str:
+def _figure(f: dict[str, Any], *, split: bool = False) -> str:
+    """A stated figure, machine-readable for `pack verify`; `split` sets the currency apart (cards)."""
     cur = f" {f['currency']}" if f["currency"] else ""
-    return (f'<data class="figure" data-figure="{_e(f["key"])}" value="{_e(f["value"])}">'
-            f'{_e(f["value"])}{_e(cur)}</data>')
+    tag = f'<data class="figure" data-figure="{_e(f["key"])}" value="{_e(f["value"])}">'
+    if split and cur:
+        return f"{tag}{_e(f['value'])}</data> <span class='cur'>{_e(f['currency'])}</span>"
+    return f"{tag}{_e(f['value'])}{_e(cur)}</data>"
 
 
 def _pill(status: str) -> str:
@@ -136,13 +139,13 @@ def report_html(v: dict[str, Any], paths: list[str], charts: dict[str, str | Non
     h: list[str] = []
     h.append(f"<header><p class='eyebrow'>costproof source pack</p><h1>Reconciliation {_e(v['period'])}</h1>"
              f"<p class='meta'>Run <code>{_e(v['run_id'])}</code> · engine {_e(v['engine'])} · rounding "
-             f"<code>{_e(v['rounding'])}</code> · costproof {_e(v['code_version'])} · workspace "
-             f"<code>{_e(v['workspace_id'])}</code> · packing time in {_a(S.PACK_JSON)}</p></header>")
+             f"<code>{_e(v['rounding'])}</code> · costproof {_e(v['code_version'])} · workspace and packing time in "
+             f"{_a(S.PACK_JSON)}</p></header>")
     h.append("<section><h2>Direct answer</h2><div class='cards'>")
     for f in money:
         if f["key"].startswith(("expected.", "ledger.", "provider_reported.")):
-            h.append(f"<div class='card'><div class='label'>{_e(f['label'])}</div><div class='big'>{_figure(f)}"
-                     "</div></div>")
+            h.append(f"<div class='card'><div class='label'>{_e(f['label'])}</div>"
+                     f"<div class='big'>{_figure(f, split=True)}</div></div>")
     open_n = int(figs["open"]["value"]) if "open" in figs else 0
     h.append(f"<div class='card {'alert' if open_n else 'calm'}'><div class='label'>Open variances</div>"
              f"<div class='big'>{_figure(figs['open'])}</div></div></div>")
@@ -155,7 +158,8 @@ def report_html(v: dict[str, Any], paths: list[str], charts: dict[str, str | Non
              f"{_a(S.ARTIFACTS['usage_export'][0], 'the usage export')}, {_a(S.LEDGER_LINES, 'the ledger lines')} "
              f"and {_a(S.ARTIFACTS['variance_report'][0], 'the variance report')}.</p></section>")
     h.append("<section><h2>Where the difference comes from</h2>")
-    h.append(_chart(charts.get("waterfall"), "Expected cost, each bucket's difference, then the ledger total.",
+    h.append(_chart(charts.get("waterfall"), "Expected cost, each bucket's difference, then the ledger total. "
+                    "The axis does not start at zero, so that small differences stay visible.",
                     "No ledger lines to compare in this period."))
     if v["buckets"]:
         h.append("<table><thead><tr><th>Bucket</th><th>First owner</th><th class='num'>Open</th>"
@@ -264,7 +268,8 @@ section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(200px,1fr));gap:12px;margin-bottom:16px}
 .card{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:#FBFCFE}
 .card .label{font-size:12.5px;color:var(--muted)}
-.card .big{font-size:21px;font-weight:600;font-variant-numeric:tabular-nums;margin-top:2px}
+.card .big .cur{font-size:13px;color:var(--muted);font-weight:500}
+.card .big{white-space:nowrap;font-size:21px;font-weight:600;font-variant-numeric:tabular-nums;margin-top:2px}
 .card.alert{border-color:#F2B27E;background:#FFF6EE}.card.alert .big{color:var(--open)}
 .card.calm{border-color:#9ED9C4;background:#F0FAF6}.card.calm .big{color:var(--done)}
 table{border-collapse:collapse;width:100%;margin:8px 0 4px;font-size:14px}

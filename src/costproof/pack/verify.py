@@ -46,7 +46,7 @@ def load(path: Path) -> tuple[dict[str, bytes], Result]:
     if path.is_dir():
         files = {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
         return files, res
-    if path.is_file() and zipfile.is_zipfile(path):
+    if path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
         raw = path.read_bytes()
         try:
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
@@ -57,9 +57,9 @@ def load(path: Path) -> tuple[dict[str, bytes], Result]:
                         continue
                     try:
                         files[info.filename] = zf.read(info)
-                    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-                        res.add(info.filename, "zip", f"entry cannot be read: {exc}")
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+                    except Exception as exc:  # zlib.error, EOFError, struct.error...: a damaged entry
+                        res.add(info.filename, "zip", f"entry cannot be read: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a damaged container raises from many layers; it is a finding, not a crash
             res.add(path.name, "zip", f"not a readable zip: {exc}")
             return {}, res
         if len(set(names)) != len(names):
@@ -77,12 +77,17 @@ def load(path: Path) -> tuple[dict[str, bytes], Result]:
 
 def verify(path: Path) -> dict[str, Any]:
     files, res = load(path)
+    return check_files(files, res)
+
+
+def check_files(files: dict[str, bytes], res: Result | None = None) -> dict[str, Any]:
+    """Every check over the pack's files; a check that cannot run on damaged input is itself a problem."""
+    res = res or Result()
     _checksums(files, res)
-    meta = _pack_json(files, res)
-    _schemas(files, res)
-    _links(files, res)
-    _inputs(files, res, meta)
-    _figures(files, res)
+    meta = _guard(res, "pack.json", lambda: _pack_json(files, res)) or {}
+    for name, check in (("schema", lambda: _schemas(files, res)), ("links", lambda: _links(files, res)),
+                        ("inputs", lambda: _inputs(files, res, meta)), ("totals", lambda: _figures(files, res))):
+        _guard(res, name, check)
     for name in (S.README, S.REPORT):
         if name in files:
             text = files[name].decode("utf-8", "replace")
@@ -93,6 +98,14 @@ def verify(path: Path) -> dict[str, Any]:
         if secret.search(data.decode("utf-8", "replace")):
             res.add(name, "secrets", "contains secret-like text")
     return res.as_dict()
+
+
+def _guard(res: Result, name: str, check: Any) -> Any:
+    try:
+        return check()
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, UnicodeDecodeError) as exc:
+        res.add("*", name, f"check could not run on this pack: {type(exc).__name__}: {exc}")
+        return None
 
 
 # ------------------------------------------------------------------ checks
@@ -336,7 +349,7 @@ def _figures(files: dict[str, bytes], res: Result) -> None:
         stated = {}
         for key, value, text in _HTML_FIGURE.findall(files[S.REPORT].decode("utf-8", "replace")):
             cur = key.partition(".")[2]
-            if text != value + (f" {cur}" if cur else ""):
+            if text not in (value, value + (f" {cur}" if cur else "")):
                 res.add(S.REPORT, "totals", f"{key}: shown as {text!r} but valued {value!r}")
             if key in stated and stated[key] != value:
                 res.add(S.REPORT, "totals", f"{key}: stated twice with different values")

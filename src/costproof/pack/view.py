@@ -46,7 +46,7 @@ def build(data: PackData, files: dict[str, bytes], figures: dict[str, str], note
         "approval": notes.get("approvals") or [],
         "commands": _commands(data, san),
         "results": _results(data, figures),
-        "uncertainty": _uncertainty(data, items, contract, probes, notes),
+        "uncertainty": _uncertainty(data, items, contract, probes, notes, san),
         "missing_tables": [t for t in REVIEW_TABLES if t not in notes["tables"]],
         "approval_state": notes.get("approval_state"),
         "headers_only": notes["headers_only"],
@@ -172,7 +172,7 @@ def _results(data: PackData, figures: dict[str, str]) -> list[str]:
 
 
 def _uncertainty(data: PackData, items: list[dict[str, Any]], contract: list[dict[str, str]],
-                 probes: list[dict[str, str]], notes: dict[str, Any]) -> list[str]:
+                 probes: list[dict[str, str]], notes: dict[str, Any], san: Sanitizer) -> list[str]:
     out = []
     for v in items:
         if v["status"] == "open":
@@ -180,7 +180,7 @@ def _uncertainty(data: PackData, items: list[dict[str, Any]], contract: list[dic
                        f"{v['bucket']}, first owner {v['owner'] or BUCKET_OWNERS.get(v['bucket'], '')}: "
                        f"{v['explanation']}.")
     for u in data.manifest.get("unpriced_models", []):
-        out.append(f"Model {u['model']} has no price rule or mapping: {u['rows']} rows are unpriced.")
+        out.append(f"Model {san.ident(u['model'])} has no price rule or mapping: {u['rows']} rows are unpriced.")
     q = data.manifest["conservation"]["rows_quarantined"]
     if q:
         out.append(f"{q} usage row(s) were quarantined as unreadable (see {S.QUARANTINE}).")
