@@ -8,6 +8,8 @@ from typing import Any
 from costproof.model.money import to_str
 from costproof.model.variance import BUCKET_OWNERS
 
+ESTIMATE_SHARE = Decimal("0.05")
+
 
 def decide(actual: Decimal, expected: Decimal, reruns: list[dict[str, Any]], tolerance: Decimal) -> dict[str, Any]:
     """Pure: given the statement amount, the run's expected and each hypothesis's figure, pick the cause.
@@ -25,6 +27,12 @@ def decide(actual: Decimal, expected: Decimal, reruns: list[dict[str, Any]], tol
         scored.append({**r, "figure": figure, "residual": residual,
                        "closes": abs(residual) <= tolerance, "reduction": abs(gap) - abs(residual)})
     scored.sort(key=lambda r: (abs(r["residual"]), r["order"]))
+    # Estimates (rows missing, inferred from counts or gaps) only count when no exact re-run closes
+    # the gap, and then within ESTIMATE_SHARE of it: an estimate matching to the cent is a coincidence.
+    exact = [r for r in scored if r["closes"] and not r.get("estimate")]
+    for r in scored:
+        if r.get("estimate"):
+            r["closes"] = not exact and abs(r["residual"]) <= max(tolerance, abs(gap) * ESTIMATE_SHARE)
     closers = [r for r in scored if r["closes"]]
     buckets = sorted({r["bucket"] for r in closers})
     result: dict[str, Any] = {"gap": gap, "ambiguous": False, "candidates": [], "hypothesis": None,
@@ -56,4 +64,5 @@ def decide(actual: Decimal, expected: Decimal, reruns: list[dict[str, Any]], tol
 
 def _public(r: dict[str, Any]) -> dict[str, Any]:
     return {"name": r["name"], "bucket": r["bucket"], "title": r["title"], "figure": to_str(r["figure"]),
-            "residual": to_str(r["residual"]), "closes": r["closes"], "evidence": r.get("evidence", {})}
+            "residual": to_str(r["residual"]), "closes": r["closes"], "estimate": bool(r.get("estimate")),
+            "evidence": r.get("evidence", {})}

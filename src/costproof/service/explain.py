@@ -78,10 +78,10 @@ def _reruns(res: dict[str, Any], f: dict[str, Any] | None, day: dict[str, Any] |
     out: list[dict[str, Any]] = []
 
     def add(name: str, figure: Decimal, evidence: dict[str, Any], *, bucket: str | None = None,
-            title: str | None = None) -> None:
+            title: str | None = None, estimate: bool = False) -> None:
         h = hyp.CATALOG.get(name)
         out.append({"name": name, "bucket": bucket or h.bucket, "title": title or h.title,  # type: ignore[union-attr]
-                    "figure": figure, "evidence": evidence, "order": len(out)})
+                    "figure": figure, "evidence": evidence, "order": len(out), "estimate": estimate})
 
     if f is None:
         return out
@@ -126,10 +126,11 @@ def _reruns(res: dict[str, Any], f: dict[str, Any] | None, day: dict[str, Any] |
         stmt = Decimal(quantity["statement"])
         if stmt != f["requests"]:
             add("rows_missing_requests", base * stmt / Decimal(f["requests"]),
-                {"statement_requests": str(stmt), "log_requests": f["requests"]})
+                {"statement_requests": str(stmt), "log_requests": f["requests"]}, estimate=True)
     gap = _gap(daily)
     if gap:
-        add("rows_missing_gap", base + gap["estimate"], {k: v for k, v in gap.items() if k != "estimate"})
+        add("rows_missing_gap", base + gap["estimate"], {k: v for k, v in gap.items() if k != "estimate"},
+            estimate=True)
     for m in meters:
         for other, prices in sorted(siblings.items()):
             if other == m["model"]:
