@@ -222,9 +222,9 @@ def report_html(v: dict[str, Any], paths: list[str], charts: dict[str, str | Non
             ev = " ".join(_a(p, "source") for p in r["evidence"].split()) or "withheld"
             h.append(f"<tr><td>{_e(r['model_id'])}</td><td>{_e(r['meter'])}</td>"
                      f"<td class='num'>{_e(r['verified_price'])}</td><td>{_e(r['unit'])}</td>"
-                     f"<td><code>{_e(r['snapshot_id'])}</code> · {_e(r['accessed_at'])}</td><td>{ev}</td></tr>")
+                     f"<td><code>{_e(r['snapshot_id'])}</code></td><td>{ev}</td></tr>")
         h.append("</tbody></table></section>")
-    h.append("<section><h2>Files in this pack</h2><table><tbody>")
+    h.append("<section><h2>Files in this pack</h2><table class='files'><tbody>")
     for p in paths:
         h.append(f"<tr><td>{_a(p)}</td><td>{_e(describe(p))}</td></tr>")
     h.append("</tbody></table></section>")
@@ -294,4 +294,5 @@ margin:12px 0;background:#FFFCFA}
 figure{margin:8px 0 12px}figure svg{max-width:100%;height:auto}
 figcaption{font-size:12.5px;color:var(--muted);margin-top:4px}
 ul{padding-left:20px}li{margin:3px 0}
+table.files td:first-child{width:45%;word-break:break-all}
 """
