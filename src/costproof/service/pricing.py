@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -63,7 +64,8 @@ def fetch_pages(url: str, *, fmt: str | None, api_key: str | None, timeout: floa
                 "headers": {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers},
                 "body": resp.content,
             })
-            next_url = _next_page(next_url, resp.content, fmt)
+            # the next page follows from where a redirect landed, not from the URL first asked for
+            next_url = _next_page(str(resp.url), resp.content, fmt)
     return pages
 
 
@@ -225,8 +227,7 @@ def show(ws: Workspace, snapshot_id: str) -> dict[str, Any]:
 def _num(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    text = format(value.normalize(), "f")
-    return text
+    return format(_plain(value), "f")
 
 
 def load_snapshots(ws: Workspace, *, include_crosscheck: bool = False) -> list[Snapshot]:
@@ -278,7 +279,18 @@ def snapshot_rules(ws: Workspace, snapshot_id: str) -> list[PriceRule]:
     if not ws.one("SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [snapshot_id]):
         raise InputError(f"no snapshot {snapshot_id!r} (see `costproof pricing list`)")
     rows = ws.rows("SELECT * FROM price_rules WHERE snapshot_id = ? ORDER BY rule_no", [snapshot_id])
-    return [_rule(r) for r in rows]
+    # the catalog pads to DECIMAL(38, 18); compare and print the figures as the source stated them
+    return [replace(rule, unit_price=_plain(rule.unit_price), multiplier=_plain(rule.multiplier))
+            for rule in map(_rule, rows)]
+
+
+def _plain(value: Decimal) -> Decimal:
+    """The same value without trailing zeros and never in exponent form. Done on the text, because
+    normalize() and quantize() round to the context's 28 digits and DECIMAL(38, 18) holds 38."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text)
 
 
 def _rule(r: dict[str, Any]) -> PriceRule:
