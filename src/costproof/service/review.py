@@ -9,7 +9,7 @@ from typing import Any
 
 from costproof.model.errors import InputError
 from costproof.model.money import dec, to_str
-from costproof.model.review import Escalation, Facts, item_ref
+from costproof.model.review import ATTESTABLE, Escalation, Facts, item_ref
 from costproof.model.sanitize import compile_patterns
 from costproof.reconcile import checklist as checklist_mod
 from costproof.reconcile import escalations as escalation_rules
@@ -194,6 +194,9 @@ def attest_item(ws: Workspace, period: str, item: str, *, operator: str, evidenc
         _, ident, _ = item_ref(item)
     except ValueError as exc:
         raise InputError(str(exc), field="ITEM") from None
+    if ident not in ATTESTABLE:
+        raise InputError(f"item {ident} is computed from the workspace and cannot be attested; attestable: "
+                         f"{', '.join(ATTESTABLE)}", field="ITEM")
     lock.ensure_unlocked(ws, [period], f"an attestation for item {ident}")
     current = next(i for i in checklist(ws, period, now=now)["items"] if i["id"] == ident)
     if not current["failing"]:
