@@ -83,7 +83,7 @@ def parse(path: Path, label: str) -> list[StatementLine]:
             grain["api_key_name"] = safe_name(grain["api_key_name"]) or ""
         if "day" in grain and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", grain["day"]):
             raise InputError(f"day must be YYYY-MM-DD, got {grain['day']!r}", file=label, record=n, field="day")
-        line_id = (row.get("line_id") or "").strip() or None
+        line_id = safe_name((row.get("line_id") or "").strip()) or None
         if line_id:
             if line_id in seen_ids:
                 raise InputError(f"duplicate line_id {line_id!r}", file=label, record=n, field="line_id")
