@@ -99,7 +99,8 @@ def _billing(f: Facts) -> dict[str, Any]:
             "in_run_expected": {c: to_str(v) for c, v in sorted(b["in_expected"].items())},
             "treatment": {"excluded": "not billable: kept out of expected",
                           "billable": "billable: added to expected as a policy line",
-                          "unverified": "unverified: kept out of expected, exposure shown, escalated"}[b["policy"]],
+                          "unverified": "unverified: kept out of expected, exposure shown, escalated above "
+                                        "the threshold"}[b["policy"]],
         })
     raw = {c: Decimal(v) for c, v in (f.run["manifest"].get("expected", {}) if f.run else {}).items()}
     after = {c: raw.get(c, Decimal(0)) + adjustment.get(c, Decimal(0)) for c in sorted(set(raw) | set(adjustment))}
