@@ -258,10 +258,21 @@ def summary(ws: Workspace, run_id: str) -> dict[str, Any]:
         "expected": json.loads(r["expected"]),
         "provider_reported": json.loads(r["provider"]),
         "lines_matched": counts.get("matched", 0),
-        "variances_open": counts.get("open", 0),
+        "variances_open": _open_after_dispositions(ws, run_id, counts.get("open", 0)),
         "manifest_sha256": r["manifest_sha256"],
         "created_at": iso(r["created_at"]),
     }
+
+
+def _open_after_dispositions(ws: Workspace, run_id: str, unmatched: int) -> int:
+    """Lines beyond tolerance that no disposition in force closes (the review workflow's view)."""
+    if not unmatched:
+        return 0
+    from costproof.service import variances as var_svc
+
+    rows = ws.rows("SELECT * FROM variances WHERE run_id = ? AND NOT matched", [run_id])
+    closing = var_svc.closing_dispositions(ws, rows)
+    return sum(1 for v in rows if var_svc.status_of(v, closing.get(v["variance_id"])) == "open")
 
 
 def manifest_path(ws: Workspace, run_id: str) -> Path:
