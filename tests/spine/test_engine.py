@@ -36,8 +36,9 @@ def test_sql_rounding_equals_python_decimal(values: list[Decimal], mode: str, sc
 
 @pytest.mark.parametrize(
     ("name", "grain", "mode", "scale"),
-    [("none", "none", "", 0), ("row-half-up-0.01", "row", "half-up", 2), ("cell-half-even-0.01", "line", "half-even", 2),
-     ("day-half-up-0.001", "day", "half-up", 3), ("line-half-even-0.01", "line", "half-even", 2)],
+    [("none", "none", "", 0), ("row-half-up-0.01", "row", "half-up", 2),
+     ("cell-half-even-0.01", "line", "half-even", 2), ("day-half-up-0.001", "day", "half-up", 3),
+     ("line-half-even-0.01", "line", "half-even", 2)],
 )
 def test_rounding_rule_names(name: str, grain: str, mode: str, scale: int) -> None:
     rule = RoundingRule.parse(name)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tests.spine.conftest import JUNE_1, Cli, log_row, models_doc, write_json
 
 PRICES = {"gpt-4o-mini": ("0.15", "0.60")}

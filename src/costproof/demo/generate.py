@@ -190,7 +190,8 @@ def write(target: Path) -> dict[str, Path]:
         "cometapi_models.json": models_json(),
         "cometapi_models_2026-q1.json": models_json(OLD_MODELS),
         "newapi_log_2026-06.json": (json.dumps({"success": True, "message": "", "data": {
-            "page": 1, "page_size": len(rows), "total": len(rows), "items": rows}}, separators=(",", ":")) + "\n").encode(),
+            "page": 1, "page_size": len(rows), "total": len(rows), "items": rows}},
+            separators=(",", ":")) + "\n").encode(),
         "labels.csv": labels_csv(),
         "ledger_2026-06.csv": ledger_csv(rows),
     }

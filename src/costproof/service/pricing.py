@@ -155,7 +155,8 @@ def capture(
         con.execute(
             "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [snapshot_id, seq, fmt, parsed.parser_version, source_text,
-             source_kind, redact(label) if label else label, redact(operator) if operator else operator, now, eff or now, eff is not None,
+             source_kind, redact(label) if label else label, redact(operator) if operator else operator,
+             now, eff or now, eff is not None,
              pages[0]["status"] if pages else None,
              dumps([{"url": p["url"], "status": p["status"], "headers": p["headers"]} for p in pages]),
              dumps(shas), short_hash(shas, n=64), kind, crosscheck_only, None, None, False,

@@ -20,9 +20,9 @@ from costproof.model.usage import USAGE_COLUMN_NAMES
 from costproof.model.variance import RoundingRule
 from costproof.reconcile.compare import compare
 from costproof.review import lock as review_lock
+from costproof.service import explain, statements
 from costproof.service import mapping as mapping_svc
 from costproof.service import pricing as pricing_svc
-from costproof.service import explain, statements
 from costproof.service.common import iso, period_bounds, short_hash
 from costproof.service.usage import usage_files
 from costproof.workspace import Workspace, dumps

@@ -86,7 +86,9 @@ def _print_run(r: dict) -> None:
 def variances(ctx: typer.Context, period: PeriodOpt,
               all_: Annotated[bool, typer.Option("--all", help="Include matched lines.")] = False,
               json_: JsonOpt = False) -> None:
-    """List statement lines beyond tolerance in the period's latest run, with bucket and owner. Exit 1 if any are open."""
+    """List statement lines beyond tolerance in the period's latest run, with bucket and owner.
+
+    Exit 1 while any is open (no disposition closes it)."""
     with ctx.obj.open() as ws:
         result = var_svc.list_variances(ws, period, include_matched=all_)
     if json_:
