@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob as globmod
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from costproof.model.errors import InputError
 from costproof.model.sanitize import compile_patterns, redact
@@ -23,6 +26,12 @@ from costproof.sources.usage.base import USAGE_SCHEMA, ParseContext
 from costproof.workspace import Workspace, dumps
 
 Progress = Callable[[int], None]
+# DuckDB memory for an import's dedupe, retry numbering and sorted write; the rest spills to disk
+IMPORT_MEMORY = "768MB"
+WRITE_BATCH = 100_000
+ROW_GROUP = 500_000
+_MEMORY_SETTINGS = ("memory_limit", "preserve_insertion_order")
+_IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 
 
 def expand(spec: str) -> list[Path]:
@@ -60,27 +69,29 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
     import_id = "imp-" + sha[:12]
     ctx = ParseContext(file_label=label, secret_pattern=compile_patterns(ws.settings.secret_patterns))
     staging = ws.root / "usage" / f".staging-{import_id}"
+    spill = ws.root / "usage" / f".stage-{import_id}"
     shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir(parents=True)
+    stage = spill / "stage.parquet"
     con = ws.con
     errors: list[Any] = []
     records = 0
-    con.register("empty_stage", USAGE_SCHEMA.empty_table())
-    con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM empty_stage")
-    con.unregister("empty_stage")
     try:
-        for chunk in adapter.parse(path, ctx):
-            records += chunk.records
-            errors.extend(chunk.errors)
-            if chunk.table.num_rows:
-                table = chunk.table.set_column(
-                    chunk.table.schema.get_field_index("import_id"), "import_id",
-                    pa.array([import_id] * chunk.table.num_rows, pa.string()))
-                con.register("stage_chunk", table)
-                con.execute("INSERT INTO stage SELECT * FROM stage_chunk")
-                con.unregister("stage_chunk")
-            if progress:
-                progress(chunk.records)
-        stored, duplicates, periods, bounds = _write(ws, import_id, staging)
+        # Parsed chunks are spilled to one Parquet file as they come (memory stays at one chunk);
+        # DuckDB then reads it back for the set-based steps under a memory limit that spills to disk.
+        with pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4") as writer:
+            ids = pa.array([import_id], pa.string())
+            for chunk in adapter.parse(path, ctx):
+                records += chunk.records
+                errors.extend(chunk.errors)
+                if chunk.table.num_rows:
+                    column = pa.chunked_array([pa.repeat(ids[0], chunk.table.num_rows)])
+                    writer.write_table(chunk.table.set_column(_IMPORT_ID, "import_id", column))
+                if progress:
+                    progress(chunk.records)
+        with _bounded(con):
+            stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging)
         review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
         with ws.transaction():
             con.execute(
@@ -93,75 +104,136 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
             _publish(ws, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        con.execute("DROP TABLE IF EXISTS stage")
+        shutil.rmtree(spill, ignore_errors=True)
     if records != stored + duplicates + len(errors):
         raise AssertionError(f"import {import_id}: {records} records != {stored} + {duplicates} + {len(errors)}")
     return summary(ws, import_id)
 
 
-def _write(ws: Workspace, import_id: str, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
+@contextlib.contextmanager
+def _bounded(con: Any) -> Iterator[None]:
+    """Cap DuckDB's memory for the import's sorts and joins; what does not fit spills to its temp directory."""
+    old = {k: con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0] for k in _MEMORY_SETTINGS}
+    con.execute(f"SET memory_limit = '{IMPORT_MEMORY}'")
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            con.execute(f"SET {key} = '{str(value).replace(chr(39), chr(39) * 2)}'")
+
+
+def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
     """Dedupe against the file and the workspace, number retries, write Parquet by period."""
     con = ws.con
     window = int(ws.settings.retry_window_s)
     existing = _existing_files(ws)
-    anti = ""
+    source = f"read_parquet('{stage}')"
+    total = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    # Repeats inside the file: the first record keeps its row (small table; usually empty).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE repeats AS
+        SELECT record_id, min(source_record) AS keep FROM {source}
+        GROUP BY record_id HAVING count(*) > 1
+    """)
+    where = []
+    if con.execute("SELECT count(*) FROM repeats").fetchall()[0][0]:
+        where.append("NOT EXISTS (SELECT 1 FROM repeats r WHERE r.record_id = s.record_id "
+                     "AND r.keep <> s.source_record)")
     if existing:
         files = ", ".join(f"'{f}'" for f in existing)
-        anti = f"AND record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE fresh AS
-        SELECT * FROM stage
-        WHERE true {anti}
-        QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY source_record) = 1
-    """)
-    total = con.execute("SELECT count(*) FROM stage").fetchone()[0]
-    stored = con.execute("SELECT count(*) FROM fresh").fetchone()[0]
+        where.append(f"s.record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))")
+    fresh = f"(SELECT s.* FROM {source} s WHERE {' AND '.join(where)})" if where else source
+    stored = total if not where else con.execute(f"SELECT count(*) FROM {fresh}").fetchall()[0][0]
     # Retries without a request id: a failed attempt followed within the window by a row of the
     # same key, model and is_stream is the same request; attempts are numbered along the chain.
+    # Every consume/error row is numbered; only attempts after the first are kept (few rows).
+    part = "k1, k2, is_stream"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE numbered AS
         WITH ordered AS (
-            SELECT *,
-                   (status_class IN ('4xx', '5xx') OR record_kind = 'error') AS failed,
-                   lag(status_class IN ('4xx', '5xx') OR record_kind = 'error')
-                       OVER w AS prev_failed,
+            SELECT record_id, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2, is_stream,
+                   occurred_at, source_record,
+                   lag(status_class IN ('4xx', '5xx') OR record_kind = 'error') OVER w AS prev_failed,
                    lag(occurred_at) OVER w AS prev_at
-            FROM fresh
+            FROM {fresh}
             WHERE record_kind IN ('consume', 'error')
             WINDOW w AS (PARTITION BY coalesce(api_key_name, ''), coalesce(model_reported, ''), is_stream
                          ORDER BY occurred_at, source_record)
-        ), chained AS (
-            SELECT *, sum(CASE WHEN coalesce(prev_failed, false)
-                               AND epoch(occurred_at) - epoch(prev_at) <= {window} THEN 0 ELSE 1 END)
-                      OVER (PARTITION BY coalesce(api_key_name, ''), coalesce(model_reported, ''), is_stream
-                            ORDER BY occurred_at, source_record ROWS UNBOUNDED PRECEDING) AS chain
+        ), linked AS (
+            SELECT *, coalesce(prev_failed, false) AND epoch(occurred_at) - epoch(prev_at) <= {window} AS link
             FROM ordered
+        ), chained AS (
+            SELECT *, sum(CASE WHEN link THEN 0 ELSE 1 END)
+                      OVER (PARTITION BY {part} ORDER BY occurred_at, source_record ROWS UNBOUNDED PRECEDING) AS chain
+            FROM linked
+        ), chains AS (
+            SELECT {part}, chain FROM chained WHERE link GROUP BY ALL
         )
-        SELECT record_id,
-               row_number() OVER (PARTITION BY coalesce(api_key_name, ''), coalesce(model_reported, ''),
-                                  is_stream, chain ORDER BY occurred_at, source_record) AS n
-        FROM chained
+        SELECT c.record_id,
+               row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
+        FROM chained c SEMI JOIN chains h USING (k1, k2, is_stream, chain)
+        QUALIFY n > 1
     """)
+    numbered = "record_kind IN ('consume', 'error')"
     cols = ", ".join(
-        "CASE WHEN n.n IS NULL THEN f.attempt ELSE n.n END AS attempt" if c == "attempt"
-        else "CASE WHEN n.n IS NULL THEN f.is_retry ELSE n.n > 1 END AS is_retry" if c == "is_retry"
+        f"CASE WHEN {numbered} THEN coalesce(n.n, 1) ELSE f.attempt END AS attempt" if c == "attempt"
+        else f"CASE WHEN {numbered} THEN coalesce(n.n, 1) > 1 ELSE f.is_retry END AS is_retry" if c == "is_retry"
         else f"f.{c}"
         for c in USAGE_SCHEMA.names
     )
     staging.mkdir(parents=True, exist_ok=True)
-    periods = [r[0] for r in con.execute(
-        "SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM fresh ORDER BY 1").fetchall()]
-    bounds = con.execute("SELECT min(occurred_at), max(occurred_at) FROM fresh").fetchone()
+    got = con.execute(f"""SELECT list(DISTINCT strftime(occurred_at, '%Y-%m') ORDER BY strftime(occurred_at, '%Y-%m')),
+                                 min(occurred_at), max(occurred_at) FROM {fresh}""").fetchall()[0]
+    periods, bounds = list(got[0] or []), (got[1], got[2])
     if stored:
-        con.execute(f"""
-            COPY (SELECT {cols}, strftime(f.occurred_at, '%Y-%m') AS period
-                  FROM fresh f LEFT JOIN numbered n USING (record_id)
-                  ORDER BY f.occurred_at, f.record_id)
-            TO '{staging}' (FORMAT PARQUET, PARTITION_BY (period), FILENAME_PATTERN '{import_id}_{{i}}',
-                            COMPRESSION ZSTD, ROW_GROUP_SIZE 500000)
+        query = con.sql(f"""
+            SELECT {cols}, strftime(f.occurred_at, '%Y-%m') AS period
+            FROM {fresh} f LEFT JOIN numbered n USING (record_id)
+            ORDER BY f.occurred_at, f.record_id
         """)
-    con.execute("DROP TABLE IF EXISTS fresh; DROP TABLE IF EXISTS numbered")
-    return stored, total - stored, periods, (bounds[0], bounds[1])
+        _write_periods(query.to_arrow_reader(WRITE_BATCH), staging, import_id)
+    con.execute("DROP TABLE IF EXISTS repeats; DROP TABLE IF EXISTS numbered")
+    return stored, total - stored, periods, bounds
+
+
+def _write_periods(reader: pa.RecordBatchReader, staging: Path, import_id: str) -> None:
+    """Stream rows sorted by time into one Parquet file per period (`period=YYYY-MM/<import>_0.parquet`).
+
+    Sorted by time, a period's rows are contiguous, so one writer is open at a time.
+    """
+    writer: pq.ParquetWriter | None = None
+    current = None
+    try:
+        for batch in reader:
+            periods = batch.column(batch.num_columns - 1)
+            rows = pa.Table.from_batches([batch]).drop_columns(["period"]).cast(USAGE_SCHEMA)
+            bounds = _runs(periods)
+            for period, lo, hi in bounds:
+                if period != current:
+                    if writer is not None:
+                        writer.close()
+                    folder = staging / f"period={period}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(folder / f"{import_id}_0.parquet", USAGE_SCHEMA, compression="zstd")
+                    current = period
+                writer.write_table(rows.slice(lo, hi - lo), row_group_size=ROW_GROUP)  # type: ignore[union-attr]
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _runs(values: pa.Array) -> list[tuple[str, int, int]]:
+    """(value, start, end) of each run of equal values in a sorted column."""
+    first, last = values[0].as_py(), values[len(values) - 1].as_py()
+    if first == last:
+        return [(first, 0, len(values))]
+    out, start = [], 0
+    for value in pc.unique(values).to_pylist():
+        end = start + pc.sum(pc.equal(values, value)).as_py()
+        out.append((value, start, end))
+        start = end
+    return out
 
 
 def _existing_files(ws: Workspace) -> list[str]:
@@ -206,4 +278,5 @@ def quarantine(ws: Workspace, import_id: str | None = None) -> list[dict[str, An
 
 
 def list_imports(ws: Workspace) -> list[dict[str, Any]]:
-    return [summary(ws, r["import_id"]) for r in ws.rows("SELECT import_id FROM imports WHERE kind='usage' ORDER BY seq")]
+    ids = ws.rows("SELECT import_id FROM imports WHERE kind='usage' ORDER BY seq")
+    return [summary(ws, r["import_id"]) for r in ids]
