@@ -6,9 +6,9 @@ from pathlib import Path
 from types import ModuleType
 
 from costproof.model.errors import InputError
-from costproof.sources.ledger import ledger_csv
+from costproof.sources.ledger import cometapi_quota, focus_billing, ledger_csv
 
-FORMATS: dict[str, ModuleType] = {ledger_csv.NAME: ledger_csv}
+FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (ledger_csv, focus_billing, cometapi_quota)}
 
 
 def detect(path: Path, label: str) -> str:
