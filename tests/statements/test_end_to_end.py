@@ -6,20 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-from ibis.common.exceptions import IbisInputError
 from tests.spine.conftest import JUNE_1, Cli, log_row, models_doc, write_json
 from tests.statements.conftest import DATA
-
-# Two engine bugs outside the statement adapters, reported with their fixes; remove the marks when they land:
-# 1. engine/hypotheses.py `day_rounded` and `daily_counts` group by [*cols, "day"], a duplicate column when the
-#    line's grain has `day`, so explaining any open day-grain variance raises IbisInputError;
-# 2. engine/aggregate.py `expected_at` sums output_tokens + reasoning_tokens without fill_null(0), so a log
-#    without reasoning counts (every new-api row) has no output/total token count to compare.
-DAY_GRAIN_BUG = pytest.mark.xfail(strict=True, raises=IbisInputError,
-                                  reason="engine/hypotheses.py: duplicate 'day' group column at a day grain")
-TOKEN_SUM_BUG = pytest.mark.xfail(strict=True, reason="engine/hypotheses.py duplicate 'day' column; "
-                                  "engine/aggregate.py output_tokens + NULL reasoning_tokens is NULL")
 
 DAY = 86_400
 # 1M input + 100k output tokens of gpt-4o-mini at 0.15 / 0.60 per 1M: 0.21 USD a request
@@ -44,7 +32,6 @@ def _quota(tmp: Path, counts: dict[str, int]) -> Path:
     return write_json(tmp / "quota.json", {"success": True, "message": "", "data": {"daily_quota": daily}})
 
 
-@DAY_GRAIN_BUG
 def test_quota_request_count_differs_on_one_day(cli: Cli, tmp_path: Path) -> None:
     _usage(cli, tmp_path)
     # each day the log has 10 requests costing 2.10; the balance query bills 12 requests on June 3
@@ -77,7 +64,6 @@ def test_quota_request_count_differs_on_one_day(cli: Cli, tmp_path: Path) -> Non
     assert v["hypothesis"]["figure"] == "2.520000"
 
 
-@TOKEN_SUM_BUG
 def test_focus_export_end_to_end(cli: Cli, tmp_path: Path) -> None:
     _usage(cli, tmp_path, days=2)
     shutil.copy(DATA / "focus-billing-1.2.csv", tmp_path / "focus-billing-1.2.csv")

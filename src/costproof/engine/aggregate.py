@@ -30,8 +30,10 @@ def expected_at(rows: ir.Table, keys: list[str], rounding: RoundingRule) -> ir.T
         exp = priced.group_by([*group_cols, "currency"]).aggregate(
             expected=priced.cost.sum(),
             requests=priced.requests.sum(),
-            input_tokens=(priced.input_tokens + priced.cached_input_tokens).sum(),
-            output_tokens=(priced.output_tokens + priced.reasoning_tokens).sum(),
+            input_tokens=(priced.input_tokens.fill_null(0) + priced.cached_input_tokens.fill_null(0)
+                          + priced.cache_write_tokens.fill_null(0) + priced.audio_input_tokens.fill_null(0)).sum(),
+            output_tokens=(priced.output_tokens.fill_null(0) + priced.reasoning_tokens.fill_null(0)
+                           + priced.audio_output_tokens.fill_null(0)).sum(),
         )
         if rounding.grain in ("line", "day"):
             exp = exp.mutate(expected=round_expr(exp.expected, rounding.scale, rounding.mode))

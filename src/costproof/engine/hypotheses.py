@@ -104,7 +104,8 @@ def figures(rows: ir.Table, keys: list[str], start: datetime, end: datetime) -> 
 def day_rounded(rows: ir.Table, keys: list[str], start: datetime, end: datetime) -> ir.Table:
     cols = [GRAIN_COLUMNS[k] for k in keys]
     priced = rows.filter((rows.occurred_at >= start) & (rows.occurred_at < end) & rows.base_exclusion.isnull())
-    daily = priced.group_by([*cols, "day", "currency"]).aggregate(cost=priced.cost.sum())
+    daily = priced.group_by([*cols, *([] if "day" in cols else ["day"]), "currency"]).aggregate(
+        cost=priced.cost.sum())
     daily = daily.mutate(**{f"day_{m}_{s}": round_expr(daily.cost, s, m) for m, s in ROW_ROUNDINGS})
     return daily.group_by([*cols, "currency"]).aggregate(
         **{f"day_{m}_{s}": daily[f"day_{m}_{s}"].sum() for m, s in ROW_ROUNDINGS})
@@ -145,4 +146,5 @@ def meter_sums(rows: ir.Table, keys: list[str], start: datetime, end: datetime) 
 def daily_counts(rows: ir.Table, keys: list[str], start: datetime, end: datetime) -> ir.Table:
     cols = [GRAIN_COLUMNS[k] for k in keys]
     r = rows.filter((rows.occurred_at >= start) & (rows.occurred_at < end) & rows.base_exclusion.isnull())
-    return r.group_by([*cols, "currency", "day"]).aggregate(cost=r.cost.sum(), rows=r.count())
+    return r.group_by([*cols, "currency", *([] if "day" in cols else ["day"])]).aggregate(
+        cost=r.cost.sum(), rows=r.count())

@@ -107,7 +107,7 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
     unpriced = aggregate.unpriced_models(rows).to_pyarrow().to_pylist()
 
     lines = statements.lines_for(ws, period)
-    results, unledgered = _compare(ws, period, lines, rows, rule)
+    results, unledgered = _compare(ws, period, lines, rows, rule, labels)
     explain.explain_all(con, rows, results, period=period, snapshots=pricing_svc.load_snapshots(
         ws, include_crosscheck=True), used_snapshots=used, rate_rows=table.rows, groups=groups,
         tolerance=ws.settings.tolerance, arrow_table=_arrow_table)
@@ -199,7 +199,7 @@ def _snapshot_inputs(ws: Workspace, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _compare(ws: Workspace, period: str, lines: list[dict[str, Any]], rows: Any,
-             rule: RoundingRule) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+             rule: RoundingRule, labels: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     keysets = sorted({tuple(sorted(json.loads(ln["grain"]))) for ln in lines})
     expected: dict[Any, dict[str, Any]] = {}
     provider: dict[Any, dict[str, Any]] = {}
@@ -210,7 +210,7 @@ def _compare(ws: Workspace, period: str, lines: list[dict[str, Any]], rows: Any,
         for r in aggregate.provider_at(rows, list(keys)).to_pyarrow().to_pylist():
             values = tuple("" if r[k] is None else str(r[k]) for k in keys)
             provider[(keys, values, r["provider_reported_currency"])] = r
-    results = compare(period, lines, expected, provider, ws.settings.tolerance)
+    results = compare(period, lines, expected, provider, ws.settings.tolerance, labels=labels)
     return results, _unledgered(lines, expected)
 
 

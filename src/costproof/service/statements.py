@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,17 +35,22 @@ def import_statement(ws: Workspace, path: Path, *, fmt: str | None, now: datetim
             "INSERT INTO statement_lines VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [[import_id, label, label, sha, ln.line_no, ln.line_id, ln.period, dumps(ln.grain), ln.amount,
               ln.currency, ln.quantity, ln.unit] for ln in lines])
+        skipped = list(getattr(lines, "not_compared", []))
+        if skipped:  # rows the file holds that no line compares (FOCUS Tax, Credit, corrections): never silent
+            (ws.root / "statements").mkdir(exist_ok=True)
+            (ws.root / "statements" / f"{import_id}.not_compared.json").write_text(
+                json.dumps(skipped, sort_keys=True, indent=1, default=str) + "\n", "utf-8")
     return summary(ws, import_id)
 
 
 def summary(ws: Workspace, import_id: str) -> dict[str, Any]:
     row = ws.one("SELECT * FROM imports WHERE import_id = ?", [import_id])
     assert row is not None
-    import json
-
+    skipped = ws.root / "statements" / f"{import_id}.not_compared.json"
     return {"import_id": row["import_id"], "format": row["format"], "file": row["file_name"],
             "sha256": row["sha256"], "lines": row["records"], "periods": json.loads(row["periods"]),
-            "imported_at": iso(row["imported_at"])}
+            "imported_at": iso(row["imported_at"]),
+            "not_compared": json.loads(skipped.read_text("utf-8")) if skipped.exists() else []}
 
 
 def lines_for(ws: Workspace, period: str) -> list[dict[str, Any]]:
