@@ -44,3 +44,5 @@ def import_(
         return
     typer.echo(f"{result['file']}: imported {result['import_id']} ({result['format']}): {result['lines']} lines "
                f"for {', '.join(result['periods'])}")
+    for skipped in result.get("not_compared", []):
+        typer.echo(f"  not compared: {skipped}")
