@@ -45,4 +45,6 @@ def import_(
     typer.echo(f"{result['file']}: imported {result['import_id']} ({result['format']}): {result['lines']} lines "
                f"for {', '.join(result['periods'])}")
     for skipped in result.get("not_compared", []):
-        typer.echo(f"  not compared: {skipped}")
+        lines = ", ".join(str(n) for n in skipped.get("lines", []))
+        typer.echo(f"  not compared: {skipped['rows']} {skipped['charge_category']} row(s), {skipped['amount']} "
+                   f"{skipped['currency']} (line {lines}; periods {', '.join(skipped.get('periods', []))})")
