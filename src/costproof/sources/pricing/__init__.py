@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from costproof.model.errors import InputError
+from costproof.sources import registry
 from costproof.sources.pricing import (
     cometapi_models,
     genai_prices,
@@ -30,17 +30,8 @@ BUILTIN_SOURCES: tuple[str, ...] = (genai_prices.NAME,)
 
 
 def detect(head: bytes, label: str) -> str:
-    hits = [name for name, mod in FORMATS.items() if mod.sniff(head, label)]
-    if len(hits) == 1:
-        return hits[0]
-    tried = ", ".join(FORMATS)
-    if not hits:
-        raise InputError(f"could not recognise the pricing format (tried: {tried}); pass --format", file=label)
-    raise InputError(f"ambiguous pricing format, could be {', '.join(hits)}; pass --format", file=label)
+    return registry.sniff(FORMATS, head, label, label, "pricing")
 
 
 def get(name: str) -> ModuleType:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise InputError(f"unknown pricing format {name!r}; known: {', '.join(FORMATS)}") from None
+    return registry.lookup(FORMATS, name, "pricing")
