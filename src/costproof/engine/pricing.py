@@ -64,15 +64,19 @@ def apply_labels(t: ir.Table, rules: list[LabelRule]) -> ir.Table:
     """Explicit labels win; otherwise the first matching rule gives every label column."""
     if not rules:
         return t
+    # match each rule once per row (regexes are the costly part), then read labels by rule number
+    branches = []
+    for n, rule in enumerate(rules, start=1):
+        source = t.api_key_name if rule.match_key == "api_key_name" else t.project
+        branches.append((source.re_search(glob_regex(rule.pattern)).fill_null(False), ibis.literal(n)))
+    t = t.mutate(_label_rule=ibis.cases(*branches, else_=ibis.literal(0)))
     updates = {}
     for col in LABEL_COLUMNS:
-        branches = []
-        for rule in rules:
-            source = t.api_key_name if rule.match_key == "api_key_name" else t.project
-            cond = source.re_search(glob_regex(rule.pattern)).fill_null(False)
-            branches.append((cond, ibis.literal(rule.values.get(col) or None, type="string")))
-        updates[col] = t[col].coalesce(ibis.cases(*branches, else_=ibis.null("string")))
-    return t.mutate(**updates)
+        values = [(t._label_rule == n, ibis.literal(rule.values[col], type="string"))
+                  for n, rule in enumerate(rules, start=1) if rule.values.get(col)]
+        if values:
+            updates[col] = t[col].coalesce(ibis.cases(*values, else_=ibis.null("string")))
+    return t.mutate(**updates).drop("_label_rule")
 
 
 def apply_mapping(t: ir.Table, aliases: list[Alias]) -> ir.Table:
