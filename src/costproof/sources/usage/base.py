@@ -71,7 +71,10 @@ class Occurrences:
         self.seen: dict[bytes, int] = {}
 
     def next(self, *identity: object) -> int:
-        key = hashlib.blake2b(repr(identity).encode("utf-8"), digest_size=12).digest()
+        return self.next_key(hashlib.blake2b(repr(identity).encode("utf-8"), digest_size=12).digest())
+
+    def next_key(self, key: object) -> int:
+        """The occurrence number of one identity given as a ready key (the bulk paths pass its text)."""
         count = self.seen.get(key, 0) + 1
         if count == 1 and len(self.seen) >= self.limit:
             self.seen.clear()

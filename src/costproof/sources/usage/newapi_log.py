@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+
 from costproof.model.errors import InputError
 from costproof.model.money import QUOTA_PER_USD
 from costproof.model.sanitize import safe_name
+from costproof.sources.usage import newapi_bulk as bulk
 from costproof.sources.usage.base import (
     BadValue,
     Occurrences,
@@ -22,7 +27,6 @@ from costproof.sources.usage.base import (
     read_bool,
     read_int,
     read_time,
-    record_id,
 )
 
 NAME = "newapi-log"
@@ -39,22 +43,116 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    builder = RowBuilder(ctx)
+    """Bulk path (DuckDB) for a JSON array of log rows and for the console CSV; the row path otherwise.
+
+    If the bulk reader meets something it cannot read, the row path resumes at the next record.
+    """
+    path = Path(path)
     seen = Occurrences()
+    shape = _bulk_shape(path) if ctx.options.get("bulk", True) else None
+    if shape is None:
+        yield from parse_rows(path, ctx, seen)
+        return
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if shape == "json":
+        chunks = bulk.json_chunks(path, ctx.chunk_rows)
+    else:
+        chunks = bulk.csv_chunks(path, ctx.chunk_rows, _csv_names(path))
+    done = 0
+    try:
+        for chunk in chunks:
+            if shape == "json" and _has_pages(con, chunk):
+                break
+            out = bulk.run_chunk(con, chunk, shape, lambda item: _row(item, ctx), identity_key, seen, ctx, _csv_item)
+            done = chunk.column("rn")[chunk.num_rows - 1].as_py()
+            yield out
+        else:
+            return
+    except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError):
+        pass
+    finally:
+        con.close()
+    yield from parse_rows(path, ctx, seen, after=done)
+
+
+def parse_rows(path: Path, ctx: ParseContext, seen: Occurrences | None = None, *,
+               after: int = 0) -> Iterator[UsageChunk]:
+    """The row path: one record at a time in Python (records numbered <= `after` were read already)."""
+    builder = RowBuilder(ctx)
+    seen = seen or Occurrences()
     for number, item in _stream(Path(path), ctx.file_label):
+        if number <= after:
+            continue
         try:
             row = _row(item, ctx)
         except BadValue as exc:
             field, _, reason = str(exc).partition(": ")
             builder.error(number, field, reason or str(exc))
         else:
-            identity = row.pop("_identity")
-            row["record_id"] = record_id(NAME, *identity, seen.next(*identity))
+            key = identity_key(row.pop("_identity"))
+            row["record_id"] = record_id_of(key, seen.next_key(key))
             row["source_record"] = number
             builder.add(row)
         if builder.full():
             yield builder.flush()
     yield from builder.drain()
+
+
+def identity_key(identity: tuple[Any, ...]) -> str:
+    """The record_id pre-image before the occurrence number (also the occurrence key)."""
+    return "\x1f".join("" if p is None else str(p) for p in (NAME, *identity))
+
+
+def record_id_of(key: str, occurrence: int) -> str:
+    return hashlib.sha256(f"{key}\x1f{occurrence}".encode()).hexdigest()[:24]
+
+
+def _bulk_shape(path: Path) -> str | None:
+    """'json' for a top-level array, 'csv' for a console CSV with one line per record; else None (row path)."""
+    with open(path, "rb") as handle:
+        start = handle.read(65536).lstrip(b"\xef\xbb\xbf").lstrip()
+    if not start:
+        return None
+    if start[:1] == b"[":
+        return "json"
+    if start[:1] == b"{":
+        return None
+    # the CSV bulk reader numbers records by line: no CR, no blank line, no line break inside a value
+    with open(path, "rb") as handle:
+        tail = b""
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            piece = tail + block
+            if b"\r" in piece or b"\n\n" in piece:
+                return None
+            tail = block[-1:]
+    try:
+        names = _csv_names(path)
+    except (csv.Error, UnicodeDecodeError):
+        return None
+    if len(set(names)) != len(names) or any(c not in names for c in ("created_at", "type", "model_name", "quota")):
+        return None
+    return "csv"
+
+
+def _csv_names(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _csv_item(values: dict[str, Any]) -> dict[str, Any]:
+    """A bulk CSV record as the row path's DictReader would give it (only the fields `_row` reads)."""
+    return {k[2:]: v for k, v in values.items() if k.startswith("f_")}
+
+
+def _has_pages(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> bool:
+    """An array of saved pages (items with `data`) expands into rows: the row path numbers those."""
+    con.register("chunk", chunk)
+    try:
+        return bool(con.sql("SELECT bool_or(json_extract(json, '$.\"data\"') IS NOT NULL) FROM chunk").fetchall()[0][0])
+    finally:
+        con.unregister("chunk")
 
 
 def _stream(path: Path, label: str) -> Iterator[tuple[int, Any]]:

@@ -1,0 +1,143 @@
+"""The bulk (DuckDB) and row (Python) paths of newapi-log give identical rows, identities and quarantine."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from costproof.sources.usage import newapi_log
+from costproof.sources.usage.base import ParseContext, collect
+
+T0 = 1780272000
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "Claude-3-haiku", "o4-mini")
+KEYS = ("key-a", "sk-live0123456789abcdef", "Bearer abcdefgh12345", "team key", "", None)
+
+
+def _other(rng: random.Random) -> object:
+    choice = rng.random()
+    if choice < 0.05:
+        return None
+    if choice < 0.08:
+        return "not json"
+    if choice < 0.10:
+        return ""
+    if choice < 0.12:
+        return "  "
+    if choice < 0.14:
+        return {"cache_tokens": 3, "group_ratio": 1.5}  # an object, not the usual string
+    body: dict[str, object] = {"cache_tokens": rng.choice([0, 10, 50, "20", 10.0, -1, None, "x", True])}
+    if rng.random() < 0.3:
+        body["cache_creation_tokens"] = rng.choice([0, 5, "7"])
+    for key, values in (("model_ratio", [1.25, 0.075, 15, "2.5", 4.0, 1e-05, 1.250, True]),
+                        ("group_ratio", [1, 0.8, "1", ""]), ("completion_ratio", [4, 3.0, None]),
+                        ("cache_ratio", [0.5, 0.1]), ("request_path", ["/v1/chat/completions", " /v1/x ", 3])):
+        if rng.random() < 0.6:
+            body[key] = rng.choice(values)
+    return json.dumps(body)
+
+
+def _record(rng: random.Random, i: int) -> dict[str, object]:
+    rec: dict[str, object] = {
+        "id": i, "created_at": T0 + rng.randint(0, 30 * 86400), "type": 2, "token_name": rng.choice(KEYS),
+        "model_name": rng.choice(MODELS), "quota": rng.randint(0, 90000), "prompt_tokens": rng.randint(60, 4000),
+        "completion_tokens": rng.randint(0, 900), "use_time": rng.randint(0, 9), "is_stream": rng.random() < 0.4,
+        "group": rng.choice(["default", "vip", "", None]), "other": _other(rng),
+    }
+    if rng.random() < 0.1:
+        rec["request_id"] = f"req-{rng.randint(0, 50)}"
+    roll = rng.random()
+    mutations = (
+        ("type", rng.choice([1, 3, 4, 5, 6, 7, 0, 9, "2", "x", True, 2.0, None])),
+        ("created_at", rng.choice(["2026-06-03T04:05:06Z", "2026-06-03 04:05:06+08:00", "1780272000", "bad", None,
+                                   1780272000123, -5, 1780272000.5, ""])),
+        ("prompt_tokens", rng.choice([-1, "12", " 13 ", "1.0", 1.5, True, None, "", "abc"])),
+        ("completion_tokens", rng.choice([-3, "9", None])),
+        ("quota", rng.choice([-500, "700", None, 1.5])),
+        ("use_time", rng.choice([-1, None, "3"])),
+        ("is_stream", rng.choice(["true", "FALSE", 1, 0, 2, "yes", "maybe", None, ""])),
+        ("model_name", rng.choice(["", None, "  gpt-4o ", "gpt\u00a0", "模型"])),
+        ("token_name", rng.choice([" spaced ", "tab\t", 7, "\u00e9t\u00e9"])),
+    )
+    if roll < 0.35:
+        key, value = rng.choice(mutations)
+        rec[key] = value
+    return rec
+
+
+def _records(seed: int, n: int) -> list[object]:
+    rng = random.Random(seed)
+    out: list[object] = []
+    for i in range(n):
+        rec = _record(rng, i)
+        out.append(rec)
+        if rng.random() < 0.03:
+            out.append(dict(rec))  # an exact repeat: a second occurrence, a distinct record
+        if rng.random() < 0.005:
+            out.append(rng.choice([5, "x", None, []]))  # not an object
+    return out
+
+
+def _both(path: Path, chunk_rows: int) -> tuple[tuple, tuple]:
+    bulk = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
+    rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=chunk_rows, options={"bulk": False})))
+    return bulk, rows
+
+
+def _assert_same(bulk: tuple, rows: tuple) -> None:
+    assert bulk[2] == rows[2]  # records
+    assert bulk[1] == rows[1]  # quarantine: record, field, reason
+    for name in rows[0].column_names:
+        assert bulk[0].column(name).to_pylist() == rows[0].column(name).to_pylist(), name
+    assert bulk[0].equals(rows[0])
+    assert bulk[0].num_rows + len(bulk[1]) == bulk[2]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_json_array_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "log.json"
+    path.write_text("[\n" + ",\n".join(json.dumps(r) for r in _records(seed, 1500)) + "\n]", "utf-8")
+    bulk, rows = _both(path, 257)
+    _assert_same(bulk, rows)
+    assert len(rows[1]) > 20 and rows[0].num_rows > 800
+    assert not any("sk-live" in (v or "") for v in rows[0].column("api_key_name").to_pylist())
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_console_csv_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
+    fields = ["id", "created_at", "type", "token_name", "model_name", "quota", "prompt_tokens", "completion_tokens",
+              "use_time", "is_stream", "group", "other"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for rec in _records(seed, 1500):
+        if not isinstance(rec, dict):
+            continue
+        rec = {k: (v if not isinstance(v, str) else v.replace("\t", " ")) for k, v in rec.items()}
+        writer.writerow(["" if rec.get(f) is None else str(rec.get(f)).lower() if isinstance(rec.get(f), bool)
+                         else rec.get(f) for f in fields])
+    path = tmp_path / "log.csv"
+    path.write_text(buf.getvalue(), "utf-8")
+    bulk, rows = _both(path, 300)
+    _assert_same(bulk, rows)
+    assert len(rows[1]) > 20
+
+
+def test_bulk_resumes_with_the_row_path(tmp_path: Path) -> None:
+    """A short CSV row the bulk reader refuses, then an array of pages: the row path takes over, same result."""
+    lines = ["created_at,type,token_name,model_name,quota,prompt_tokens,completion_tokens,other"]
+    lines += [f"{T0 + i},2,k{i % 3},gpt-4o,{i},{100 + i},{i},{{}}" for i in range(700)]
+    lines.insert(500, f"{T0},2,short")
+    path = tmp_path / "short.csv"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    _assert_same(*_both(path, 200))
+    pages = [{"success": True, "data": {"items": [{"created_at": T0 + i, "type": 2, "model_name": "gpt-4o",
+                                                   "prompt_tokens": i} for i in range(p, p + 50)]}}
+             for p in range(0, 200, 50)]
+    array = tmp_path / "pages.json"
+    array.write_text(json.dumps(pages), "utf-8")
+    _assert_same(*_both(array, 64))
