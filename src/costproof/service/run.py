@@ -32,16 +32,22 @@ TIER_BASIS = "input_tokens + cached_input_tokens + cache_write_tokens + audio_in
 WINDOW = timedelta(days=1)  # rows this close to the period are kept with the run for timing checks
 
 
-def connect(engine: str) -> Any:
+ENGINE_MEMORY = "2GB"  # the run's DuckDB spills past this to the workspace's tmp/ (10M rows fit in bounded RSS)
+
+
+def connect(engine: str, spill: Path | None = None) -> Any:
     if engine == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql("SET TimeZone = 'UTC'")
+        con.raw_sql(f"SET memory_limit = '{ENGINE_MEMORY}'")
+        con.raw_sql("SET preserve_insertion_order = false")
+        if spill is not None:
+            spill.mkdir(parents=True, exist_ok=True)
+            con.raw_sql(f"SET temp_directory = '{spill}'")
         return con
     if engine == "spark":
-        from costproof.engine.spark import connect as spark_connect
-
-        return spark_connect()
-    raise InputError(f"unknown engine {engine!r}; use duckdb or spark", field="--engine")
+        raise InputError("the Spark engine is not available in this build; use --engine duckdb", field="--engine")
+    raise InputError(f"unknown engine {engine!r}; use duckdb", field="--engine")
 
 
 def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, rounding: str | None = None,
@@ -57,7 +63,7 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
     aliases, mapping_info = mapping_svc.aliases(ws)
     labels, labels_info = mapping_svc.label_rules(ws)
     files = usage_files(ws, [i["import_id"] for i in touching])
-    con = connect(engine)
+    con = connect(engine, ws.root / "tmp")
     groups = _groups(con, files)
     table = rates.build(snaps, groups, forced=snapshot)
     seq = ws.next_seq("runs", "WHERE period = ?", [period])
