@@ -71,6 +71,7 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
         "usage": [{"import_id": i["import_id"], "file": i["file_name"], "sha256": i["sha256"],
                    "format": i["format"], "records": i["records"], "rows_stored": i["rows_stored"],
                    "duplicates": i["duplicates"], "quarantined": i["quarantined"]} for i in touching],
+        # every snapshot in the rate table feeds the run id; the manifest lists the ones that priced rows
         "snapshots": _snapshot_inputs(ws, table.snapshot_ids),
         "mapping": mapping_info,
         "labels": labels_info,
@@ -114,9 +115,10 @@ def run_period(ws: Workspace, period: str, *, snapshot: str | None = None, round
 
     lines = statements.lines_for(ws, period)
     results, unledgered = _compare(ws, period, lines, rows, rule, labels)
-    explain.explain_all(con, rows, results, period=period, snapshots=pricing_svc.load_snapshots(
-        ws, include_crosscheck=True), used_snapshots=used, rate_rows=table.rows, groups=groups,
-        tolerance=ws.settings.tolerance, arrow_table=_arrow_table)
+    every_snapshot = snaps if snapshot else pricing_svc.load_snapshots(ws, include_crosscheck=True)
+    explain.explain_all(con, rows, results, period=period, snapshots=every_snapshot, used_snapshots=used,
+                        rate_rows=table.rows, groups=groups, tolerance=ws.settings.tolerance,
+                        arrow_table=_arrow_table)
     findings = explain.provider_findings(rows, ws.settings.tolerance)
     manifest = {
         "schema": MANIFEST_SCHEMA,
