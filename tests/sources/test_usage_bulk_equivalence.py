@@ -141,3 +141,16 @@ def test_bulk_resumes_with_the_row_path(tmp_path: Path) -> None:
     array = tmp_path / "pages.json"
     array.write_text(json.dumps(pages), "utf-8")
     _assert_same(*_both(array, 64))
+
+
+def test_numeric_model_name_is_text_and_huge_tokens_are_quarantined(tmp_path: Path) -> None:
+    items = [{"created_at": T0, "type": 2, "model_name": "gpt-4o", "prompt_tokens": 5},
+             {"created_at": T0, "type": 2, "model_name": 4, "prompt_tokens": 5},
+             {"created_at": T0, "type": 2, "model_name": {"x": 1}, "prompt_tokens": 5},
+             {"created_at": T0, "type": 2, "model_name": "gpt-4o", "prompt_tokens": 2**64}]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(items), "utf-8")
+    bulk, rows = _both(path, 100)
+    _assert_same(bulk, rows)
+    assert rows[0].column("model_reported").to_pylist() == ["gpt-4o", "4"]
+    assert [(e.record, e.field) for e in rows[1]] == [(3, "model_name"), (4, "prompt_tokens")]

@@ -399,6 +399,9 @@ class BadValue(ValueError):
     """A field value that makes a row unusable; the message becomes the quarantine reason."""
 
 
+_INT64 = 2**63
+
+
 def read_int(value: Any, name: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
     if value is None or value == "":
         if required:
@@ -416,6 +419,8 @@ def read_int(value: Any, name: str, *, required: bool = False, minimum: int | No
         raise BadValue(f"{name}: expected an integer, got {type(value).__name__} {str(value)[:20]!r}")
     if minimum is not None and out < minimum:
         raise BadValue(f"{name}: negative value {out}")
+    if not -_INT64 <= out < _INT64:
+        raise BadValue(f"{name}: {str(out)[:24]} is outside the 64-bit integer range")
     return out
 
 

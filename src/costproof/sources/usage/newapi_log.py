@@ -222,7 +222,7 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     if kind is None:
         raise BadValue(f"type: unknown log type {kind_code}")
     occurred, offset = read_time(item.get("created_at"), "created_at")
-    model = (item.get("model_name") or "").strip()
+    model = _model(item.get("model_name"))
     if kind in ("consume", "error", "refund") and not model:
         raise BadValue("model_name: missing")
     quota = read_int(item.get("quota"), "quota", minimum=None) or 0
@@ -283,6 +283,17 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
         "provider_ratios": json.dumps(ratios, sort_keys=True) if ratios else None,
         "usage_origin": "reported",
     }
+
+
+def _model(value: Any) -> str:
+    """The model name as text: a number (some exports write model ids as numbers) becomes its text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
+        return str(value)
+    raise BadValue(f"model_name: expected text, got {type(value).__name__}")
 
 
 def _other(value: Any) -> dict[str, Any]:

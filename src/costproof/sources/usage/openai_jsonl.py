@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from costproof.model.errors import InputError
+import duckdb
+
+from costproof.model.errors import InputError, RowError
 from costproof.model.sanitize import safe_name
 from costproof.model.usage import status_class
 from costproof.sources.usage.base import (
@@ -23,7 +26,6 @@ from costproof.sources.usage.base import (
     read_decimal,
     read_int,
     read_time,
-    record_id,
 )
 
 NAME = "openai-jsonl"
@@ -62,32 +64,83 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """Bulk path (pyarrow + DuckDB) by blocks of lines; lines it cannot vouch for go through the row path."""
+    if not ctx.options.get("bulk", True):
+        yield from parse_rows(path, ctx)
+        return
+    from costproof.sources.usage import openai_bulk
+
+    seen = Occurrences()
+    state = {"any": False}
+
+    def slow(number: int, line: bytes, earlier_ok: bool) -> dict[str, Any] | RowError | None:
+        is_json, out = _line(number, line, ctx, state["any"] or earlier_ok)
+        state["any"] = state["any"] or is_json
+        return out
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    provider = ctx.options.get("provider") or "openai-compatible"
+    try:
+        for numbers, lines in openai_bulk.line_blocks(Path(path), ctx.chunk_rows):
+            chunk = openai_bulk.run_block(con, numbers, lines, ctx, seen, slow, identity_key, record_id_of, provider)
+            if chunk.table.num_rows or len(chunk.errors) < len(lines):
+                state["any"] = True
+            yield chunk
+    finally:
+        con.close()
+    if not state["any"]:
+        raise InputError("the file is empty", file=ctx.file_label)
+
+
+def parse_rows(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """The row path: one line at a time in Python."""
     builder = RowBuilder(ctx)
     seen = Occurrences()
     any_line = False
     for number, line in iter_lines(path):
-        try:
-            rec = _loads(line.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            if not any_line:
-                raise InputError(f"not JSON Lines ({exc})"[:200], file=ctx.file_label, record=number) from None
-            builder.error(number, "record", "not valid JSON")
+        is_json, out = _line(number, line, ctx, any_line)
+        any_line = any_line or is_json
+        if isinstance(out, RowError):
+            builder.error(out.record, out.field, out.reason)
         else:
-            any_line = True
-            try:
-                row = _row(rec, ctx)
-            except BadValue as exc:
-                builder.reject(number, exc)
-            else:
-                identity = row.pop("_identity")
-                row["record_id"] = record_id(NAME, *identity, seen.next(*identity))
-                row["source_record"] = number
-                builder.add(row)
+            if out is not None:
+                key = identity_key(out.pop("_identity"))
+                out["record_id"] = record_id_of(key, seen.next_key(key))
+                out["source_record"] = number
+                builder.add(out)
         if builder.full():
             yield builder.flush()
     if not any_line:
         raise InputError("the file is empty", file=ctx.file_label)
     yield from builder.drain()
+
+
+def _line(number: int, line: bytes, ctx: ParseContext, any_line: bool) -> tuple[bool, dict[str, Any] | RowError]:
+    """One line: its row (with `_identity`), or its quarantine entry; a first line that is not JSON is fatal."""
+    try:
+        rec = _loads(line.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        if not any_line:
+            raise InputError(f"not JSON Lines ({exc})"[:200], file=ctx.file_label, record=number) from None
+        return False, RowError(number, "record", "not valid JSON")
+    try:
+        return True, _row(rec, ctx)
+    except BadValue as exc:
+        field_name, sep, reason = str(exc).partition(": ")
+        if not sep or " " in field_name:
+            field_name, reason = "record", str(exc)
+        return True, RowError(number, field_name, reason)
+
+
+def identity_key(identity: tuple[Any, ...]) -> str:
+    """The record_id pre-image before the occurrence number (also the occurrence key)."""
+    return "\x1f".join("" if p is None else str(p) for p in (NAME, *identity))
+
+
+def record_id_of(key: str, occurrence: int) -> str:
+    return hashlib.sha256(f"{key}\x1f{occurrence}".encode()).hexdigest()[:24]
 
 
 def _row(rec: Any, ctx: ParseContext) -> dict[str, Any]:

@@ -1,0 +1,589 @@
+"""The openai-jsonl bulk path: pyarrow's JSON reader types each block of lines against an explicit schema of the
+fields the row path reads; DuckDB turns them into usage rows. Records it cannot vouch for go to the row path.
+
+Only the listed fields are read: prompt and response text (`messages`, `choices[].message`, `output`, ...) is
+skipped by the parser and never lands in any column. pyarrow is strict: a field of another JSON type, a number
+outside int64, an invalid line, a repeated key, all make the block fail; the block is then split until the lines
+it cannot read are isolated, and those go through `openai_jsonl._row` verbatim. So do lines the schema cannot
+describe exactly: a token key present with `null` (the row path tells present from absent), label keys the schema
+does not spell, `error` objects, embeddings lists, values with whitespace at the edges.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from costproof.model.errors import RowError
+from costproof.model.sanitize import safe_name
+from costproof.sources.usage.base import (
+    _LABEL_ALIASES,
+    USAGE_SCHEMA,
+    Occurrences,
+    ParseContext,
+    UsageChunk,
+    normalize_environment,
+    sanitize_table,
+    to_table,
+)
+
+_I = pa.int64()
+_S = pa.string()
+_DETAILS_IN = pa.struct([("cached_tokens", _I), ("audio_tokens", _I), ("cache_creation_tokens", _I)])
+_DETAILS_OUT = pa.struct([("reasoning_tokens", _I), ("audio_tokens", _I)])
+_TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens",
+               "cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens")
+USAGE = pa.struct([
+    *((k, _I) for k in _TOKEN_KEYS),
+    ("cost", pa.decimal128(38, 12)),
+    ("prompt_tokens_details", _DETAILS_IN),
+    ("completion_tokens_details", _DETAILS_OUT),
+    ("input_tokens_details", _DETAILS_IN),
+    ("output_tokens_details", _DETAILS_OUT),
+])
+ALIASES: tuple[tuple[str, str], ...] = tuple((a, label) for label, names in _LABEL_ALIASES.items() for a in names)
+LABELS = pa.struct([(a, _S) for a, _ in ALIASES])
+_BODY = [
+    ("id", _S), ("object", _S), ("type", _S), ("model", _S), ("status", _S), ("stop_reason", _S),
+    ("created", _I), ("created_at", _I), ("usage", USAGE),
+    ("choices", pa.list_(pa.struct([("finish_reason", _S)]))),
+    ("incomplete_details", pa.struct([("reason", _S)])),
+    ("error", pa.struct([])), ("metadata", LABELS),
+]
+BODY = pa.struct(_BODY)
+_TIME_TEXT = ("timestamp", "time", "request_time", "start_time", "logged_at")
+SCHEMA = pa.schema([
+    *_BODY,
+    *((k, _S) for k in ("request_id", "x_request_id", "x-request-id", "client_request_id", "custom_id",
+                        *_TIME_TEXT, "provider", "group")),
+    ("status_code", _I), ("http_status", _I), ("stream", pa.bool_()), ("is_stream", pa.bool_()),
+    ("request", pa.struct([("model", _S), ("stream", pa.bool_()), ("metadata", LABELS)])),
+    ("response", pa.struct([*_BODY, ("body", BODY), ("status_code", _I), ("request_id", _S)])),
+    ("body", BODY),
+    *((a, _S) for a, _ in ALIASES),
+])
+_READ = pajson.ReadOptions(use_threads=True, block_size=1 << 22)
+
+# A line the schema cannot describe exactly goes to the row path: escaped printable ASCII (a key could hide
+# behind it), a token key present with null (the row path tells present from absent). pyarrow, like Python's json,
+# refuses control characters in strings, so they need no check here.
+_SUSPECT = (r"\\u00[2-7][0-9a-fA-F]|"
+            r'"(?:' + "|".join((*_TOKEN_KEYS, "cache_creation_tokens")) + r')"\s*:\s*null')
+# Every key that could name a label, at any depth, however spelled (over-matching only costs speed).
+_LABEL_KEY = (r'(?i)"[-_. ]*(?:' + "|".join(sorted({"[-_. ]*".join(a.split("_")) for a, _ in ALIASES}, key=len,
+                                                    reverse=True)) + r')[-_. ]*"\s*:')
+# Python's str.isspace() characters: a value must not start or end with one (the row path strips them)
+_SPACE = r"[\s\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+_SPLIT_MIN = 4  # a failing piece this small goes to the row path whole
+_SAMPLE = 256
+
+
+def _names(t: pa.DataType | pa.Schema) -> set[str]:
+    out: set[str] = set()
+    fields = list(t) if isinstance(t, pa.Schema) or pa.types.is_struct(t) else []
+    if pa.types.is_list(t) if not isinstance(t, pa.Schema) else False:
+        fields = list(t.value_type)
+    for f in fields:
+        out.add(f.name)
+        out |= _names(f.type)
+    return out
+
+
+_ALL_NAMES = frozenset(_names(SCHEMA))
+
+
+def _prune(t: Any, keep: frozenset[str]) -> Any:
+    if isinstance(t, pa.Schema):
+        return pa.schema([pa.field(f.name, _prune(f.type, keep)) for f in t if f.name in keep])
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _prune(f.type, keep)) for f in t if f.name in keep])
+    if pa.types.is_list(t):
+        return pa.list_(_prune(t.value_type, keep))
+    return t
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(keep: frozenset[str]) -> tuple[pajson.ParseOptions, str | None]:
+    """Parse options for a schema cut to the key names in use, and a pattern for lines using any other name."""
+    schema = _prune(SCHEMA, keep)
+    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
+                                  newlines_in_values=False)
+    pruned = sorted(_ALL_NAMES - keep)
+    guard = ('"(?:' + "|".join(re.escape(n) for n in pruned) + r')"\s*:') if pruned else None
+    return options, guard
+
+
+def _keys(value: Any, out: set[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.add(k)
+            _keys(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _keys(v, out)
+
+
+def _sample_names(lines: list[bytes]) -> set[str]:
+    """Key names used by a spread of the block's lines (only decides which fields are parsed, not correctness)."""
+    import json
+
+    found: set[str] = set()
+    step = max(1, len(lines) // _SAMPLE)
+    for line in lines[::step]:
+        try:
+            _keys(json.loads(line), found)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            continue
+    return found  # a failing piece this small goes to the row path whole
+
+
+def line_blocks(path: Path, size: int) -> Iterator[tuple[list[int], list[bytes]]]:
+    """(line numbers, lines) of up to `size` non-blank lines, streamed (a BOM on line 1 is dropped)."""
+    numbers: list[int] = []
+    lines: list[bytes] = []
+    number = 0
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 24)
+            if not block:
+                pieces = [tail] if tail else []
+            else:
+                pieces = (tail + block).split(b"\n")
+                tail = pieces.pop()
+            for line in pieces:
+                number += 1
+                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if line.strip():
+                    numbers.append(number)
+                    lines.append(line)
+                    if len(lines) >= size:
+                        yield numbers, lines
+                        numbers, lines = [], []
+            if not block:
+                break
+    if lines:
+        yield numbers, lines
+
+
+def _parse(lines: list[bytes], at: list[int], options: pajson.ParseOptions) -> tuple[list[pa.Table], list[int],
+                                                                                  list[int]]:
+    """Parse the lines at indices `at`: (tables, indices parsed in table order, indices that failed)."""
+    if not at:
+        return [], [], []
+    try:
+        table = pajson.read_json(io.BytesIO(b"\n".join(lines[i] for i in at)), read_options=_READ,
+                                 parse_options=options)
+        if table.num_rows == len(at):
+            return [table], list(at), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        pass
+    if len(at) <= _SPLIT_MIN:
+        return [], [], list(at)
+    step = -(-len(at) // 16)
+    tables, done, failed = [], [], []
+    for start in range(0, len(at), step):
+        t, d, f = _parse(lines, at[start:start + step], options)
+        tables += t
+        done += d
+        failed += f
+    return tables, done, failed
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Nested columns as flat `a__b__c` columns, with `__v` validity flags for the structs whose presence counts."""
+    cols: dict[str, Any] = {}
+    valid = {"response", "response.body", "body", "usage", "response.usage", "response.body.usage", "body.usage",
+             "error", "response.error", "response.body.error", "body.error"}
+
+    def walk(name: str, array: pa.ChunkedArray) -> None:
+        key = name.replace(".", "__")
+        if name in valid:
+            cols[key + "__v"] = pc.is_valid(array)
+        if pa.types.is_struct(array.type):
+            for i in range(array.type.num_fields):
+                child = array.type.field(i)
+                walk(f"{name}.{child.name}", pc.struct_field(array, [i]))
+            return
+        cols[key] = array
+
+    for field in table.schema:
+        walk(field.name, table.column(field.name))
+    return pa.table(cols)
+
+
+_AVAIL: set[str] = set()  # flat columns of the block's schema while its SQL is generated
+
+
+def _duck(t: pa.DataType) -> str:
+    if pa.types.is_list(t):
+        return "STRUCT(finish_reason VARCHAR)[]"
+    return {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN"}.get(t, "DECIMAL(38,12)")
+
+
+def _flat_types(schema: pa.Schema) -> dict[str, str]:
+    out: dict[str, str] = {}
+
+    def walk(name: str, t: pa.DataType) -> None:
+        out[name + "__v"] = "BOOLEAN"
+        if pa.types.is_struct(t):
+            for f in t:
+                walk(f"{name}__{f.name}", f.type)
+        else:
+            out[name] = _duck(t)
+
+    for f in schema:
+        walk(f.name, f.type)
+    return out
+
+
+_TYPES = _flat_types(SCHEMA)
+
+
+def _c(name: str) -> str:
+    flat = name.replace(".", "__")
+    if flat in _AVAIL:
+        return '"' + flat + '"'
+    return f"CAST(NULL AS {_TYPES[flat]})"
+
+
+def _edges(exprs: list[str]) -> str:
+    """True when no text value has whitespace at either end (str.strip() keeps it as it is); nulls pass."""
+    joined = "concat_ws(chr(1), " + ", ".join(exprs) + ")"
+    return f"NOT regexp_matches({joined}, '(^|\\x01){_SPACE}|{_SPACE}(\\x01|$)')"
+
+
+def _body(field: str) -> str:
+    """The value of a body field wherever the body is: Batch response.body, response, body, or the record itself."""
+    return (f"CASE WHEN {_c('response__v')} AND {_c('response.body__v')} THEN {_c('response.body.' + field)} "
+            f"WHEN {_c('response__v')} THEN {_c('response.' + field)} "
+            f"WHEN {_c('body__v')} THEN {_c('body.' + field)} ELSE {_c(field)} END")
+
+
+@functools.lru_cache(maxsize=64)
+def record_sql(label_counts: str, avail: frozenset[str]) -> str:
+    _AVAIL.clear()
+    _AVAIL.update(avail)
+    u = {k: _body(f"usage.{k}") for k in (*_TOKEN_KEYS, "cost")}
+    d = {f"{p}.{k}": _body(f"usage.{p}.{k}") for p, ks in (("prompt_tokens_details", ("cached_tokens",
+         "audio_tokens", "cache_creation_tokens")), ("completion_tokens_details", ("reasoning_tokens",
+         "audio_tokens")), ("input_tokens_details", ("cached_tokens", "audio_tokens")),
+         ("output_tokens_details", ("reasoning_tokens", "audio_tokens"))) for k in ks}
+    usage_v = _body("usage__v")
+    ints = [*u.values(), *d.values()]
+    ints.remove(u["cost"])
+    neg_ok = " AND ".join(f"coalesce({x}, 0) >= 0" for x in ints)
+    branch = (f"CASE WHEN NOT coalesce({usage_v}, false) THEN 'none' "
+              f"WHEN {u['prompt_tokens']} IS NOT NULL OR {u['completion_tokens']} IS NOT NULL THEN 'chat' "
+              f"WHEN {u['cache_read_input_tokens']} IS NOT NULL OR {u['cache_creation_input_tokens']} IS NOT NULL "
+              f"THEN 'messages' "
+              f"WHEN {u['input_tokens']} IS NOT NULL OR {u['output_tokens']} IS NOT NULL THEN 'responses' "
+              f"WHEN {u['total_tokens']} IS NOT NULL THEN 'total' END")
+    h = "CAST({} AS HUGEINT)"
+    z = "coalesce(" + h + ", 0)"
+    cached_chat = f"coalesce({d['prompt_tokens_details.cached_tokens']}, {u['prompt_cache_hit_tokens']})"
+    write_chat = f"coalesce({d['prompt_tokens_details.cache_creation_tokens']}, {u['cache_creation_input_tokens']})"
+    chat_in = (f"{z.format(u['prompt_tokens'])} - {z.format(cached_chat)} - {z.format(write_chat)} - "
+               f"{z.format(d['prompt_tokens_details.audio_tokens'])}")
+    chat_out = (f"{z.format(u['completion_tokens'])} - {z.format(d['completion_tokens_details.reasoning_tokens'])}"
+                f" - {z.format(d['completion_tokens_details.audio_tokens'])}")
+    resp_in = (f"{z.format(u['input_tokens'])} - {z.format(d['input_tokens_details.cached_tokens'])} - "
+               f"{z.format(d['input_tokens_details.audio_tokens'])}")
+    resp_out = (f"{z.format(u['output_tokens'])} - {z.format(d['output_tokens_details.reasoning_tokens'])} - "
+                f"{z.format(d['output_tokens_details.audio_tokens'])}")
+
+    def meter(chat: str, messages: str, responses: str, total: str) -> str:
+        return (f"CAST(CASE branch WHEN 'chat' THEN {chat} WHEN 'messages' THEN {messages} "
+                f"WHEN 'responses' THEN {responses} WHEN 'total' THEN {total} END AS BIGINT)")
+
+    zero = "0"
+    meters = {
+        "input_tokens": meter("chat_in", z.format(u["input_tokens"]), "resp_in", z.format(u["total_tokens"])),
+        "cached_input_tokens": meter(z.format(f"coalesce({d['prompt_tokens_details.cached_tokens']}, "
+                                              f"{u['prompt_cache_hit_tokens']})"),
+                                     z.format(u["cache_read_input_tokens"]),
+                                     z.format(d["input_tokens_details.cached_tokens"]), zero),
+        "cache_write_tokens": meter(z.format(f"coalesce({d['prompt_tokens_details.cache_creation_tokens']}, "
+                                             f"{u['cache_creation_input_tokens']})"),
+                                    z.format(u["cache_creation_input_tokens"]), zero, zero),
+        "output_tokens": meter("chat_out", z.format(u["output_tokens"]), "resp_out", zero),
+        "reasoning_tokens": meter(z.format(d["completion_tokens_details.reasoning_tokens"]), zero,
+                                  z.format(d["output_tokens_details.reasoning_tokens"]), zero),
+        "audio_input_tokens": meter(z.format(d["prompt_tokens_details.audio_tokens"]), zero,
+                                    z.format(d["input_tokens_details.audio_tokens"]), zero),
+        "audio_output_tokens": meter(z.format(d["completion_tokens_details.audio_tokens"]), zero,
+                                     z.format(d["output_tokens_details.audio_tokens"]), zero),
+    }
+    route_usage = (f"CASE WHEN NOT coalesce({usage_v}, false) THEN NULL "
+                   f"WHEN {u['prompt_tokens']} IS NOT NULL THEN CASE WHEN {u['completion_tokens']} IS NOT NULL "
+                   f"THEN 'chat.completions' ELSE 'embeddings' END "
+                   f"WHEN {u['cache_read_input_tokens']} IS NOT NULL OR {u['cache_creation_input_tokens']} IS NOT NULL "
+                   f"THEN 'messages' WHEN {u['input_tokens']} IS NOT NULL THEN 'responses' END")
+    obj = f"coalesce(NULLIF({_body('object')}, ''), NULLIF({_body('type')}, ''), '')"
+    rstatus = _c("status")
+    batch = f"({_c('response__v')} AND {_c('response.body__v')})"
+    status_raw = (f"CASE WHEN {batch} AND {_c('response.status_code')} IS NOT NULL THEN {_c('response.status_code')} "
+                  f"WHEN {_c('status_code')} >= 0 THEN {_c('status_code')} "
+                  f"WHEN {_c('http_status')} >= 0 THEN {_c('http_status')} "
+                  f"WHEN regexp_matches({rstatus}, '^[0-9]{{1,18}}$') THEN CAST({rstatus} AS BIGINT) END")
+    status_ok = (f"({rstatus} IS NULL OR {rstatus} = '' OR regexp_matches({rstatus}, '^[0-9]{{1,18}}$') "
+                 f"OR regexp_matches({rstatus}, '[A-Za-z]'))")
+    req_id = (f"CASE WHEN {batch} AND coalesce({_c('custom_id')}, '') <> '' THEN {_c('custom_id')} "
+              f"WHEN {batch} AND coalesce({_c('response.request_id')}, '') <> '' THEN {_c('response.request_id')} "
+              + " ".join(f"WHEN coalesce({_c(k)}, '') <> '' THEN {_c(k)}"
+                         for k in ("request_id", "x_request_id", "x-request-id", "client_request_id")) + " END")
+    iso = (r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+           r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$")
+    time_parts = []
+    for k in ("timestamp", "time", "created_at", "request_time", "start_time", "logged_at"):
+        if k == "created_at":
+            time_parts.append((f"{_c(k)} IS NOT NULL", "'i'", _c(k)))
+        else:
+            time_parts.append((f"coalesce({_c(k)}, '') <> ''", "'s'", _c(k)))
+    time_parts += [(f"{_body('created')} IS NOT NULL", "'i'", _body("created")),
+                   (f"{_body('created_at')} IS NOT NULL", "'i'", _body("created_at"))]
+    t_kind = "CASE " + " ".join(f"WHEN {w} THEN {k}" for w, k, _ in time_parts) + " END"
+    t_text = "CASE " + " ".join(f"WHEN {w} THEN CAST({v} AS VARCHAR)" for w, _, v in time_parts) + " END"
+    models = [_body("model"), _c("model"), _c("request.model")]
+    model = "coalesce(" + ", ".join(f"NULLIF({m}, '')" for m in models) + ", '')"
+    stream = (f"(coalesce({_c('stream')}, {_c('is_stream')}, false) OR coalesce({_c('request.stream')}, false) "
+              f"OR {obj} = 'chat.completion.chunk')")
+    choices = _body("choices")
+    reasons = (f"list_concat(coalesce(list_filter(list_transform({choices}, lambda c: c.finish_reason), "
+               f"lambda r: coalesce(r, '') <> ''), []::VARCHAR[]), "
+               f"CASE WHEN coalesce({_body('stop_reason')}, '') <> '' THEN [{_body('stop_reason')}] "
+               f"ELSE []::VARCHAR[] END, "
+               f"CASE WHEN coalesce({_body('incomplete_details.reason')}, '') <> '' "
+               f"THEN [{_body('incomplete_details.reason')}] ELSE []::VARCHAR[] END, "
+               f"CASE WHEN obj = 'response' AND b_status = 'completed' THEN ['stop'] ELSE []::VARCHAR[] END)")
+    partial_set = "['length', 'max_tokens', 'max_output_tokens', 'model_context_window_exceeded']"
+    body_meta = ["response.body.metadata", "response.metadata", "body.metadata"]
+
+    def label(lab: str) -> str:
+        """First holder naming the label: metadata, request.metadata, the body's metadata, the record itself."""
+        names = [a for a, lb in ALIASES if lb == lab]
+        holders = [("metadata", None), ("request.metadata", None), ("__body__", None), ("", None)]
+        parts = []
+        for holder, _ in holders:
+            if holder == "__body__":
+                exprs = [f"CASE WHEN {_c('response__v')} AND {_c('response.body__v')} "
+                         f"THEN {_c('response.body.metadata.' + a)} WHEN {_c('response__v')} "
+                         f"THEN {_c('response.metadata.' + a)} WHEN {_c('body__v')} THEN {_c('body.metadata.' + a)} "
+                         f"END" for a in names]
+            else:
+                exprs = [_c(f"{holder}.{a}" if holder else a) for a in names]
+            parts.append("coalesce(" + ", ".join(f"NULLIF({e}, '')" for e in exprs) + ")")
+        return "coalesce(" + ", ".join(parts) + ")"
+
+    label_fields = [f"{h}.{a}" if h else a for h in ("metadata", "request.metadata", *body_meta, "")
+                    for a, _ in ALIASES]
+    # each holder names each label at most once (key order would decide otherwise); every label key was read
+    per_holder = []
+    for h in ("metadata", "request.metadata", *body_meta, ""):
+        for lab in _LABEL_ALIASES:
+            names = [_c(f"{h}.{a}" if h else a) for a, lb in ALIASES if lb == lab]
+            if len(names) > 1:
+                per_holder.append("(" + " + ".join(f"CAST({n} IS NOT NULL AS INTEGER)" for n in names) + ") <= 1")
+    present = " + ".join(f"CAST({_c(f)} IS NOT NULL AS INTEGER)" for f in label_fields)
+    label_edges = _edges([_c(f) for f in label_fields])
+    text_edges = _edges([x for x in (*models, _c("provider"), _c("group"), _body("id"),
+                                                  *(_c(k) for k in ("request_id", "x_request_id", "x-request-id",
+                                                                    "client_request_id", "custom_id")),
+                                                  _c("response.request_id"))])
+    errors = " AND ".join(f"NOT coalesce({_c(e)}, false)" for e in ("error__v", "response.error__v",
+                                                                     "response.body.error__v", "body.error__v"))
+    return f"""
+    WITH a AS (
+      SELECT *, {branch} AS branch, {obj} AS obj, {_body('status')} AS b_status, {status_raw} AS st,
+        {req_id} AS req, {t_kind} AS t_kind, {t_text} AS t_text, {model} AS mdl, {stream} AS strm,
+        {u['cost']} AS cost_v, {route_usage} AS route_usage, {_body('id')} AS resp_id,
+        NULLIF({_c('provider')}, '') AS prov, NULLIF({_c('group')}, '') AS grp,
+        {chat_in} AS chat_in, {chat_out} AS chat_out, {resp_in} AS resp_in, {resp_out} AS resp_out,
+        {', '.join(f'{label(lab)} AS l_{lab}' for lab in _LABEL_ALIASES)},
+        ({errors} AND {status_ok} AND {neg_ok} AND {text_edges} AND {label_edges}
+         AND {' AND '.join(per_holder)} AND ({present}) = lc) AS ok0
+      FROM {label_counts}
+    ), b AS (
+      SELECT *, {reasons} AS reasons,
+        coalesce(st >= 400, false) OR (obj = 'response' AND b_status = 'failed') AS failed,
+        CASE WHEN t_kind = 's' AND regexp_matches(t_text, '{iso}') THEN TRY_CAST(upper(t_text) AS TIMESTAMPTZ)
+             WHEN t_kind = 'i' AND TRY_CAST(t_text AS BIGINT) BETWEEN 0 AND 99999999999
+             THEN to_timestamp(CAST(t_text AS BIGINT)) END AS occurred,
+        CASE WHEN t_kind = 's' THEN regexp_extract(t_text, '([Zz]|[+-][0-9]{{2}}:[0-9]{{2}})$') END AS offs
+      FROM a
+    ), m AS (
+      SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in meters.items())},
+        CASE WHEN st IS NULL AND NOT failed AND (branch <> 'none' OR len(coalesce({choices}, [])) > 0
+                                                          OR obj <> '') THEN 200 ELSE st END AS status_n
+      FROM b
+    )
+    SELECT rn, ok0 AND branch IS NOT NULL AND occurred IS NOT NULL AND (mdl <> '' OR failed)
+              AND obj <> 'list' AND coalesce(st, 0) >= 0
+              AND (branch = 'none' OR (input_tokens >= 0 AND output_tokens >= 0)) AS ok,
+      CASE WHEN failed THEN 'error' ELSE 'consume' END AS record_kind, occurred AS occurred_at,
+      CASE WHEN offs IS NULL OR offs IN ('', 'Z', 'z', '+00:00', '-00:00') THEN 'Z' ELSE offs END AS original_offset,
+      prov AS provider, NULLIF(mdl, '') AS model_reported,
+      coalesce(CASE obj WHEN 'chat.completion' THEN 'chat.completions' WHEN 'chat.completion.chunk'
+                        THEN 'chat.completions' WHEN 'text_completion' THEN 'completions' WHEN 'response'
+                        THEN 'responses' WHEN 'message' THEN 'messages' WHEN 'embedding' THEN 'embeddings' END,
+               route_usage) AS route_family,
+      NULLIF(req, '') AS request_id, status_n AS status_code,
+      CASE WHEN status_n IS NULL THEN '' ELSE CAST(status_n // 100 AS VARCHAR) || 'xx' END AS status_class,
+      strm AS is_stream,
+      (list_has_any(reasons, {partial_set}) OR (obj = 'response' AND b_status = 'incomplete')
+       OR (strm AND NOT failed AND (branch = 'none' OR (len(reasons) = 0 AND obj <> 'response'))))
+        AS is_partial,
+      l_environment AS environment, l_api_key_name AS api_key_name, grp AS pricing_group,
+      l_cost_center AS cost_center, l_project AS project, l_customer AS customer, l_workflow AS workflow,
+      {', '.join(f'CASE WHEN branch = {chr(39)}none{chr(39)} THEN NULL ELSE {n} END AS {n}' for n in meters)},
+      CASE WHEN failed THEN 0 ELSE 1 END AS requests, cost_v AS provider_reported_cost,
+      CASE WHEN cost_v IS NOT NULL THEN 'USD' END AS provider_reported_currency,
+      CASE WHEN branch = 'none' THEN 'missing' ELSE 'reported' END AS usage_origin,
+      coalesce(resp_id, '') AS response_id, branch,
+      strftime(occurred, '%Y-%m-%dT%H:%M:%S') || CASE WHEN microsecond(occurred) % 1000000 <> 0
+        THEN '.' || lpad(CAST(microsecond(occurred) % 1000000 AS VARCHAR), 6, '0') ELSE '' END || '+00:00' AS at_text
+    FROM m
+    """
+
+
+def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[bytes], ctx: ParseContext,
+              seen: Occurrences, slow_row: Callable[[int, bytes], dict[str, Any] | RowError | None],
+              identity_key: Callable[[tuple[Any, ...]], str], record_id_of: Callable[[str, int], str],
+              provider: str) -> UsageChunk:
+    """One block of lines: bulk rows where certain, the row path (in record order) for the rest."""
+    n = len(lines)
+    slow: set[int] = set()
+    try:
+        b"\n".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        for i, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                slow.add(i)
+    binary = pa.array(lines, pa.binary())
+    texts = binary.cast(pa.string()) if not slow else pa.array(
+        [b"" if i in slow else line for i, line in enumerate(lines)], pa.binary()).cast(pa.string())
+    names = _sample_names(lines) & _ALL_NAMES
+    if "choices" in names:
+        names.add("finish_reason")
+    keep = frozenset(names)
+    options, guard = _plan(keep)
+    # one pass: label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse;
+    # a line is vouched for only when this count equals the label fields it parsed (see record_sql)
+    pattern = f"{_LABEL_KEY}|{_SUSPECT}" if guard is None else f"{_LABEL_KEY}|{_SUSPECT}|{guard}"
+    counts = pc.count_substring_regex(texts, pattern)
+    at = [i for i in range(n) if i not in slow] if slow else list(range(n))
+    tables, done, failed = _parse(lines, at, options)
+    slow.update(failed)
+    result = None
+    if done:
+        parsed = pa.concat_tables(tables)
+        flat = _flat(parsed)
+        lc = counts if done == list(range(n)) else counts.take(pa.array(done, pa.int64()))
+        flat = flat.append_column("rn", pa.array(done, pa.int64())).append_column("lc", lc)
+        con.register("blk", flat)
+        try:
+            result = con.sql(record_sql("blk", frozenset(flat.column_names)) + " ORDER BY rn").to_arrow_table()
+        finally:
+            con.unregister("blk")
+        ok = result.column("ok").fill_null(False)
+        slow.update(i for i, flag in zip(result.column("rn").to_pylist(), ok.to_pylist(), strict=True) if not flag)
+        result = result.filter(ok)
+    # the row path, in record order
+    errors: list[RowError] = []
+    slow_rows: dict[int, dict[str, Any]] = {}
+    first_good = min((i for i in range(n) if i not in slow), default=n)
+    for i in sorted(slow):
+        out = slow_row(numbers[i], lines[i], i > first_good)  # type: ignore[call-arg]
+        if isinstance(out, RowError):
+            errors.append(out)
+        elif out is not None:
+            slow_rows[i] = out
+    good_rn: list[int] = result.column("rn").to_pylist() if result is not None else []
+    keys: list[str] = []
+    good = result
+    if good is not None and good.num_rows:
+        keys, good = _good_keys(good, ctx)
+    # occurrences in record order across bulk and row-path records
+    occ: list[int] = []
+    rows_out: list[dict[str, Any]] = []
+    gi = 0
+    slow_order = sorted(slow_rows)
+    si = 0
+    while gi < len(good_rn) or si < len(slow_order):
+        if si >= len(slow_order) or (gi < len(good_rn) and good_rn[gi] < slow_order[si]):
+            occ.append(seen.next_key(keys[gi]))
+            gi += 1
+        else:
+            i = slow_order[si]
+            r = slow_rows[i]
+            key = identity_key(r.pop("_identity"))
+            r["record_id"] = record_id_of(key, seen.next_key(key))
+            r["source_record"] = numbers[i]
+            rows_out.append(r)
+            si += 1
+    parts = []
+    if good is not None and good.num_rows:
+        con.register("g", pa.table({"i": pa.array(range(len(keys)), pa.int64()), "k": keys,
+                                    "o": pa.array(occ, pa.int64())}))
+        try:
+            ids = con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) FROM g ORDER BY i"
+                          ).to_arrow_table().column(0)
+        finally:
+            con.unregister("g")
+        m = good.num_rows
+        source = pa.array([numbers[i] for i in good_rn], pa.int64())
+        cols = {
+            "record_id": ids, "import_id": pa.nulls(m, pa.string()), "source_record": source,
+            "provider": pc.fill_null(good.column("provider"), provider),
+            "attempt": pa.repeat(pa.scalar(1), m), "is_retry": pa.repeat(pa.scalar(False), m),
+            "images": pa.nulls(m, pa.int64()), "seconds": pa.nulls(m, pa.int64()),
+            "provider_ratios": pa.nulls(m, pa.string()),
+        }
+        parts.append(pa.table({name: cols[name] if name in cols else good.column(name)
+                               for name in USAGE_SCHEMA.names}).cast(USAGE_SCHEMA))
+    if rows_out:
+        parts.append(to_table(rows_out))
+    table = pa.concat_tables(parts) if parts else USAGE_SCHEMA.empty_table()
+    if len(parts) > 1:
+        table = table.take(pc.sort_indices(table.column("source_record")))
+    table = sanitize_table(table, ctx.secret_pattern)
+    errors.sort(key=lambda e: e.record)
+    return UsageChunk(table, errors, table.num_rows + len(errors))
+
+
+def _good_keys(good: pa.Table, ctx: ParseContext) -> tuple[list[str], pa.Table]:
+    """Identity keys (as the row path's identity_key) after hashing key-like names and normalizing environments."""
+    names = good.column("api_key_name")
+    distinct = pc.unique(names).to_pylist()
+    safe = pa.array([safe_name(v, ctx.secret_pattern) for v in distinct], pa.string())
+    names = pc.take(safe, pc.index_in(names, pa.array(distinct, pa.string())))
+    envs = good.column("environment")
+    distinct = pc.unique(envs).to_pylist()
+    norm = pa.array([normalize_environment(v) for v in distinct], pa.string())
+    envs = pc.take(norm, pc.index_in(envs, pa.array(distinct, pa.string())))
+    good = good.set_column(good.schema.get_field_index("api_key_name"), "api_key_name", names)
+    good = good.set_column(good.schema.get_field_index("environment"), "environment", envs)
+    tokens = [pc.cast(good.column(c), pa.string()) for c in ("input_tokens", "cached_input_tokens",
+              "cache_write_tokens", "output_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens")]
+    head = [good.column("request_id").fill_null(""), good.column("response_id"), good.column("at_text"),
+            pc.cast(good.column("status_code"), pa.string()).fill_null(""), good.column("record_kind"),
+            good.column("model_reported").fill_null(""), names.fill_null("")]
+    with_tokens = pc.binary_join_element_wise("openai-jsonl", *head, *tokens, "\x1f")
+    without = pc.binary_join_element_wise("openai-jsonl", *head, "\x1f")
+    keys = pc.if_else(pc.equal(good.column("usage_origin"), "missing"), without, with_tokens)
+    return keys.to_pylist(), good
+
+
+__all__ = ["line_blocks", "run_block"]

@@ -1,0 +1,188 @@
+"""The bulk (pyarrow + DuckDB) and row (Python) paths of openai-jsonl give identical rows, identities and quarantine."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from costproof.model.errors import InputError
+from costproof.sources.usage import openai_jsonl
+from costproof.sources.usage.base import ParseContext, collect
+
+T0 = 1780272000
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4", " gpt-4o ", "o4-mini")
+KEYS = ("key-a", "sk-live0123456789abcdef", "Bearer abcdefgh12345", "team key", "", None)
+
+
+def _usage(rng: random.Random) -> object:
+    shape = rng.random()
+    if shape < 0.45:  # chat
+        u: dict[str, object] = {"prompt_tokens": rng.randint(50, 3000), "completion_tokens": rng.randint(0, 800),
+                                "total_tokens": 0}
+        if rng.random() < 0.6:
+            u["prompt_tokens_details"] = {"cached_tokens": rng.choice([0, 20, 40, None]),
+                                          "audio_tokens": rng.choice([0, 5])}
+        if rng.random() < 0.4:
+            u["completion_tokens_details"] = rng.choice([{"reasoning_tokens": rng.randint(0, 50)}, None,
+                                                        {"reasoning_tokens": 5000}])
+        if rng.random() < 0.1:
+            u["prompt_cache_hit_tokens"] = 7
+        if rng.random() < 0.1:
+            u["cost"] = rng.choice([0.00123, 1, "0.5", 0, 1.5e-05])
+    elif shape < 0.65:  # responses
+        u = {"input_tokens": rng.randint(10, 900), "output_tokens": rng.randint(0, 300),
+             "input_tokens_details": {"cached_tokens": rng.choice([0, 4])},
+             "output_tokens_details": {"reasoning_tokens": rng.choice([0, 3])}}
+    elif shape < 0.8:  # messages
+        u = {"input_tokens": rng.randint(1, 90), "output_tokens": rng.randint(0, 300),
+             "cache_read_input_tokens": rng.choice([0, 100]), "cache_creation_input_tokens": rng.choice([0, 9])}
+    elif shape < 0.85:
+        u = {"total_tokens": 12}
+    elif shape < 0.9:
+        u = {"prompt_tokens": 9}  # embeddings
+    elif shape < 0.95:
+        u = {"prompt_tokens": 900, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 1000}}
+    else:
+        u = rng.choice([{}, {"foo": 1}, "x", {"prompt_tokens": None, "input_tokens": 5}, {"prompt_tokens": "12"},
+                        {"prompt_tokens": -1}, {"prompt_tokens": 1.0}, {"prompt_tokens": 2**64}, None])
+    return u
+
+
+def _body(rng: random.Random, i: int) -> dict[str, object]:
+    obj = rng.choice(["chat.completion", "chat.completion.chunk", "response", "message", "text_completion", None])
+    body: dict[str, object] = {"id": f"id-{i}", "model": rng.choice(MODELS), "created": T0 + i}
+    if obj:
+        body["object" if obj != "message" else "type"] = obj
+    if obj in ("chat.completion", "chat.completion.chunk", None):
+        body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": 'secret "prompt" text'},
+                            "finish_reason": rng.choice(["stop", "length", None, ""])}]
+    if obj == "response":
+        body["status"] = rng.choice(["completed", "incomplete", "failed"])
+        body["output"] = [{"content": [{"text": "hello"}]}]
+    if obj == "message":
+        body["stop_reason"] = rng.choice(["end_turn", "max_tokens", None])
+    if rng.random() < 0.9:
+        body["usage"] = _usage(rng)
+    if rng.random() < 0.1:
+        body["metadata"] = {"project": rng.choice(["p1", "p2", " p3"])}
+    return body
+
+
+def _record(rng: random.Random, i: int) -> object:
+    body = _body(rng, i)
+    shape = rng.random()
+    if shape < 0.3:
+        rec: dict[str, object] = body
+    elif shape < 0.8:
+        rec = {"request_id": rng.choice([f"req-{i % 40}", "", None, " r "]),
+               "timestamp": rng.choice([f"2026-06-0{1 + i % 9}T0{i % 10}:05:06Z", "2026-06-03 04:05:06+08:00",
+                                        "2026-06-03T04:05:06.25-03:30", "not a time", "", None,
+                                        "2026-06-03T04:05:06", "2026-13-03T04:05:06Z",
+                                        T0 + i][:8 if rng.random() < 0.9 else 9]),
+               "response": body}
+        if rng.random() < 0.3:
+            rec["status_code"] = rng.choice([200, 429, 500, -1, 200, 404, 201, "200"][:7 if rng.random() < 0.9 else 8])
+        if rng.random() < 0.3:
+            rec["stream"] = rng.choice([True, False, None, "true", 1][:3 if rng.random() < 0.9 else 5])
+        if rng.random() < 0.6:
+            rec["metadata"] = {rng.choice(["cost_center", "cc"] * 8 + ["costCenter", "Cost-Center"]): f"cc-{i % 3}",
+                               rng.choice(["env", "environment"] * 8 + ["ENV"]): rng.choice(["prod", "stg", "QA", "x"]),
+                               "token_name": rng.choice(KEYS)}
+        if rng.random() < 0.1:
+            rec["labels"] = rng.choice([{"project": "lp"}, ["a", "b"]])
+        if rng.random() < 0.1:
+            rec["tags"] = ["a"]
+        if rng.random() < 0.1:
+            rec["request"] = {"model": "gpt-4o", "stream": rng.choice([True, False]), "messages": [
+                {"role": "user", "content": "my key is sk-abcdefghijk"}], "metadata": {"customer": "acme"}}
+        if rng.random() < 0.03:
+            rec["error"] = rng.choice([{"message": "rate limited"}, {}, "boom"])
+        if rng.random() < 0.1:
+            rec["env"] = "dev"
+        if rng.random() < 0.05:
+            rec["provider"] = rng.choice(["azure", "openai", 5][:2 if rng.random() < 0.8 else 3])
+    elif shape < 0.9:  # OpenAI Batch output
+        rec = {"id": f"batch_req_{i}", "custom_id": rng.choice([f"c-{i}", ""]),
+               "response": {"status_code": rng.choice([200, 400]), "request_id": f"rq-{i}", "body": body},
+               "error": None}
+    else:
+        rec = {"body": body, "time": rng.choice(["2026-06-05T00:00:00+00:00", T0]), "model": rng.choice(["m", 7]),
+               "x-request-id": f"x-{i}"}
+    return rec
+
+
+def _lines(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        rec = _record(rng, i)
+        line = json.dumps(rec)
+        out.append(line)
+        roll = rng.random()
+        if roll < 0.03:
+            out.append(line)  # an exact repeat: a second occurrence
+        elif roll < 0.04:
+            out.append(rng.choice(["{not json", "", "   ", "[1, 2]", "5", '{"a": 1} {"b": 2}', '{"model": NaN}',
+                                   '{"model": "a", "model": "b", "created": 1}', '{"model": "\\u0067pt", "created": 1}',
+                                   '{"created": 1780272000, "model": "m\xe9", "usage": {"prompt_tokens": 1}}']))
+    return out
+
+
+def _both(path: Path, chunk_rows: int) -> tuple[tuple, tuple]:
+    bulk = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
+    rows = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=chunk_rows, options={"bulk": False})))
+    return bulk, rows
+
+
+def _assert_same(bulk: tuple, rows: tuple) -> None:
+    assert bulk[2] == rows[2]
+    assert bulk[1] == rows[1]
+    for name in rows[0].column_names:
+        assert bulk[0].column(name).to_pylist() == rows[0].column(name).to_pylist(), name
+    assert bulk[0].equals(rows[0])
+    assert bulk[0].num_rows + len(bulk[1]) == bulk[2]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_jsonl_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(_lines(seed, 1500)) + "\n", "utf-8")
+    bulk, rows = _both(path, 311)
+    _assert_same(bulk, rows)
+    assert len(rows[1]) > 20 and rows[0].num_rows > 800
+    table = rows[0]
+    assert not any("sk-live" in (v or "") for v in table.column("api_key_name").to_pylist())
+    assert "secret" not in str(table.to_pylist())
+
+
+def test_jsonl_bulk_handles_crlf_bom_and_invalid_utf8(tmp_path: Path) -> None:
+    lines = [line.encode() for line in _lines(9, 400)]
+    lines[5] = b'{"created": 1780272000, "model": "\xff", "usage": {"prompt_tokens": 1}}'
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n\r\n")
+    _assert_same(*_both(path, 64))
+
+
+def test_jsonl_first_line_not_json_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n{nope\n" + json.dumps({"created": T0, "model": "m", "usage": {"prompt_tokens": 1}}) + "\n")
+    for bulk in (True, False):
+        with pytest.raises(InputError):
+            collect(openai_jsonl.parse(path, ParseContext(path.name, options={"bulk": bulk})))
+
+
+def test_numeric_model_and_huge_token_count_are_quarantined_or_kept_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"created": T0, "model": "gpt-4o", "usage": {"prompt_tokens": 5, "completion_tokens": 1}},
+        {"created": T0, "model": 4, "usage": {"prompt_tokens": 5, "completion_tokens": 1}},
+        {"created": T0, "model": "gpt-4o", "usage": {"prompt_tokens": 2**64, "completion_tokens": 1}},
+    )) + "\n")
+    for bulk in (True, False):
+        table, errors, records = collect(openai_jsonl.parse(path, ParseContext(path.name, options={"bulk": bulk})))
+        assert records == 3 and table.column("model_reported").to_pylist() == ["gpt-4o", "4"]
+        assert [(e.record, e.field) for e in errors] == [(3, "usage.prompt_tokens")]
+        assert "64-bit" in errors[0].reason
