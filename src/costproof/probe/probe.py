@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from costproof.model.errors import InputError
+from costproof.model.review import REVIEW_LOG_FIELDS
 from costproof.model.sanitize import looks_secret, redact
 from costproof.model.usage import status_class as _status_class
 
@@ -36,18 +37,6 @@ EXPECTED_CLASS: dict[str, str] = {
 }
 LATENCY_CLASSES: tuple[str, ...] = ("<1s", "1-5s", ">5s")
 ERROR_CLASSES: tuple[str, ...] = ("timeout", "connect", "http")
-REVIEW_LOG_FIELDS: tuple[str, ...] = (
-    "review_date",
-    "operator",
-    "source_urls_checked",
-    "ledger_period",
-    "request_owner",
-    "status_class",
-    "evidence_attached",
-    "follow_up_owner",
-    "result",
-    "notes",
-)
 # The contract bucket's first owner (DESIGN.md): an auth, error or response assumption was wrong.
 CONTRACT_OWNER = "API integration"
 
