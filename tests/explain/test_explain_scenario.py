@@ -67,7 +67,7 @@ def test_unexplained_seven_percent_stays_unknown(worked) -> None:
 def test_exact_lines_have_no_open_variance(worked) -> None:
     _, _, by_cc = worked
     assert by_cc["cc-exact"]["status"] == "matched" and by_cc["cc-vip"]["status"] == "matched"
-    assert by_cc["cc-exact"]["bucket"] is None
+    assert by_cc["cc-exact"]["bucket"] == "rounding" and by_cc["cc-exact"]["explanation"].startswith("within tolerance")
 
 
 def test_provider_leg_catches_the_group_ratio(worked) -> None:

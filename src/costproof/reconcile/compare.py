@@ -67,7 +67,9 @@ def compare(period: str, lines: list[dict[str, Any]], expected: Cells, provider:
         labelled = label_note(grain, labels)
         if labelled:
             evidence.append({"kind": "labels", **labelled["evidence"]})
-        bucket = None if matched else "unknown"
+        # a line within tolerance differs at most by precision: its bucket is rounding, and it has no open
+        # variance (status matched); a line beyond it is unknown until the explainer names a cause
+        bucket = "rounding" if matched else "unknown"
         out.append({
             "id": variance_id(period, line["sha256"], line_key),
             "statement": line["statement"],
@@ -80,7 +82,7 @@ def compare(period: str, lines: list[dict[str, Any]], expected: Cells, provider:
             "currency": currency,
             "matched": matched,
             "bucket": bucket,
-            "owner": BUCKET_OWNERS[bucket] if bucket else None,
+            "owner": BUCKET_OWNERS[bucket],
             "explanation": "; ".join(
                 (["within tolerance"] if matched else []) + notes
                 + ([] if matched or notes else ["no evidence-backed explanation yet"])
