@@ -145,12 +145,20 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         where.append(f"s.record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))")
     fresh = f"(SELECT s.* FROM {source} s WHERE {' AND '.join(where)})" if where else source
     stored = total if not where else con.execute(f"SELECT count(*) FROM {fresh}").fetchall()[0][0]
+    staging.mkdir(parents=True, exist_ok=True)
+    got = con.execute(f"""SELECT list(DISTINCT strftime(occurred_at, '%Y-%m') ORDER BY strftime(occurred_at, '%Y-%m')),
+                                 min(occurred_at), max(occurred_at),
+                                 count(*) FILTER (WHERE record_kind = 'error' OR (record_kind = 'consume'
+                                                  AND status_class IN ('4xx', '5xx')))
+                          FROM {fresh}""").fetchall()[0]
+    periods, bounds, failed = list(got[0] or []), (got[1], got[2]), got[3]
     # Retries without a request id: a failed attempt followed within the window by a row of the
     # same key, model and is_stream is the same request; attempts are numbered along the chain.
     # Every consume/error row is numbered; only attempts after the first are kept (few rows).
+    # A chain needs a failed attempt; with none among the fresh rows, nothing is numbered (the usual case).
     part = "k1, k2, is_stream"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE numbered AS
+    empty = "SELECT CAST(NULL AS VARCHAR) AS record_id, CAST(NULL AS BIGINT) AS n WHERE false"
+    numbering = empty if not failed else f"""
         WITH ordered AS (
             SELECT record_id, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2, is_stream,
                    occurred_at, source_record,
@@ -174,7 +182,8 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
                row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
         FROM chained c SEMI JOIN chains h USING (k1, k2, is_stream, chain)
         QUALIFY n > 1
-    """)
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE numbered AS {numbering}")
     numbered = "record_kind IN ('consume', 'error')"
     cols = ", ".join(
         f"CASE WHEN {numbered} THEN coalesce(n.n, 1) ELSE f.attempt END AS attempt" if c == "attempt"
@@ -182,10 +191,6 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         else f"f.{c}"
         for c in USAGE_SCHEMA.names
     )
-    staging.mkdir(parents=True, exist_ok=True)
-    got = con.execute(f"""SELECT list(DISTINCT strftime(occurred_at, '%Y-%m') ORDER BY strftime(occurred_at, '%Y-%m')),
-                                 min(occurred_at), max(occurred_at) FROM {fresh}""").fetchall()[0]
-    periods, bounds = list(got[0] or []), (got[1], got[2])
     if stored:
         query = con.sql(f"""
             SELECT {cols}, strftime(f.occurred_at, '%Y-%m') AS period

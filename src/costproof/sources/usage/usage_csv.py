@@ -17,6 +17,7 @@ from costproof.sources.usage.vector import (
     connect,
     csv_header,
     finish,
+    is_parquet,
     quote,
     with_row_numbers,
 )
@@ -47,7 +48,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     missing = [r for r in REQUIRED if r not in header]
     if missing:
         raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=ctx.file_label, record=1)
-    if Path(path).read_bytes()[:4] == b"PAR1":
+    if is_parquet(Path(path)):
         raise InputError("usage-csv is a CSV file, not Parquet", file=ctx.file_label)
     sql = _sql([h for h in header if h in ACCEPTED])
     con = connect()
@@ -61,41 +62,56 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
 
 
 def _sql(present: list[str]) -> str:
+    """Three layers: `r` trims each text field once, `v` types each value once, the outer select checks and maps.
+
+    Each expression is evaluated once per row and referenced by name after that.
+    """
     have = set(present)
 
-    def raw(name: str) -> str:
-        return f"NULLIF(trim(b.{quote(name)}), '')" if name in have else "CAST(NULL AS VARCHAR)"
+    def raw(name: str, layer: str = "v") -> str:
+        return f"{layer}.{quote(name)}" if name in have else "CAST(NULL AS VARCHAR)"
 
     checks: list[tuple[str, str, str]] = []  # (field, condition, reason SQL)
-    values: dict[str, str] = {}
+    typed: dict[str, str] = {}  # name -> expression over r, computed in layer v
+    for name, kind in USAGE_COLUMNS:
+        if name in NOT_READ or name == "record_id":
+            continue
+        r = raw(name, "r")
+        if kind == "int":
+            typed[name] = f"CASE WHEN regexp_full_match({r}, '[+-]?[0-9]+') THEN TRY_CAST({r} AS BIGINT) END"
+        elif kind == "bool":
+            low = f"lower({r})"
+            typed[name] = (
+                f"CASE WHEN {low} IN ('true','1','yes') THEN true WHEN {low} IN ('false','0','no') THEN false END"
+            )
+        elif kind == "dec":
+            typed[name] = f"TRY_CAST({r} AS DECIMAL(38,12))"
+        elif kind == "ts":
+            typed[name] = f"TRY_CAST({r} AS TIMESTAMPTZ)"
+        else:
+            typed[name] = r
+    typed["provider_reported_currency"] = f"upper({raw('provider_reported_currency', 'r')})"
+    typed["environment"] = f"lower({raw('environment', 'r')})"
+    typed["record_kind"] = f"coalesce(lower({raw('record_kind', 'r')}), 'consume')"
+    typed["usage_origin"] = f"coalesce(lower({raw('usage_origin', 'r')}), 'reported')"
+    typed["offset"] = f"regexp_extract({raw('occurred_at', 'r')}, '([+-]\\d\\d):?(\\d\\d)$', ['h', 'm'])"
+    values = {name: f"v.{quote('v:' + name)}" for name in typed if name != "offset"}
     for name, kind in USAGE_COLUMNS:
         if name in NOT_READ or name == "record_id":
             continue
         r = raw(name)
         if kind == "int":
-            values[name] = f"CASE WHEN regexp_full_match({r}, '[+-]?[0-9]+') THEN TRY_CAST({r} AS BIGINT) END"
             checks.append((name, f"{r} IS NOT NULL AND {values[name]} IS NULL", f"'not an integer: ' || left({r}, 30)"))
             if name in METERS or name == "attempt":
                 checks.append((name, f"{values[name]} < 0", f"'negative value ' || {r}"))
         elif kind == "bool":
-            low = f"lower({r})"
-            values[name] = (
-                f"CASE WHEN {low} IN ('true','1','yes') THEN true WHEN {low} IN ('false','0','no') THEN false END"
-            )
             checks.append((name, f"{r} IS NOT NULL AND {values[name]} IS NULL", f"'not a boolean: ' || left({r}, 30)"))
         elif kind == "dec":
-            values[name] = f"TRY_CAST({r} AS DECIMAL(38,12))"
             checks.append((name, f"{r} IS NOT NULL AND {values[name]} IS NULL", f"'not a number: ' || left({r}, 30)"))
         elif kind == "ts":
-            values[name] = f"TRY_CAST({r} AS TIMESTAMPTZ)"
             checks.append((name, f"{r} IS NULL", "'missing'"))
             checks.append((name, f"{values[name]} IS NULL", f"'unparseable time ' || left({r}, 40)"))
-        else:
-            values[name] = r
-    values["provider_reported_currency"] = f"upper({raw('provider_reported_currency')})"
-    values["environment"] = f"lower({raw('environment')})"
-    values["record_kind"] = f"coalesce(lower({raw('record_kind')}), 'consume')"
-    values["usage_origin"] = f"coalesce(lower({raw('usage_origin')}), 'reported')"
+
     checks.append(("model_reported", f"{raw('model_reported')} IS NULL", "'missing'"))
     for name, allowed in (
         ("record_kind", RECORD_KINDS),
@@ -119,7 +135,7 @@ def _sql(present: list[str]) -> str:
     )
     field_case = " ".join(f"WHEN {cond} THEN '{field}'" for field, cond, _ in checks)
     reason_case = " ".join(f"WHEN {cond} THEN {reason}" for _, cond, reason in checks)
-    offset = raw("occurred_at")
+    offset = f"v.{quote('v:offset')}"
     # a meter left empty is zero, unless the row says its usage is missing
     meters = {
         m: f"CASE WHEN {values[m]} IS NOT NULL THEN {values[m]} "
@@ -140,11 +156,10 @@ def _sql(present: list[str]) -> str:
         )
         + ")), 24)",
         "import_id": "CAST(NULL AS VARCHAR)",
-        "source_record": f"b.{ROW_NUMBER}",
-        "original_offset": f"CASE WHEN regexp_matches({offset}, '[+-]\\d\\d:?\\d\\d$') "
-        f"AND NOT regexp_matches({offset}, '[+-]00:?00$') "
-        f"THEN regexp_extract({offset}, '([+-]\\d\\d):?(\\d\\d)$', 1) || ':' "
-        f"|| regexp_extract({offset}, '([+-]\\d\\d):?(\\d\\d)$', 2) ELSE 'Z' END",
+        "source_record": f"v.{ROW_NUMBER}",
+        # a trailing ±hh[:]mm other than ±00:00, as ±hh:mm; else Z (one regular expression pass, in layer v)
+        "original_offset": f"CASE WHEN {offset}.h <> '' AND NOT ({offset}.h IN ('+00', '-00') AND {offset}.m = '00') "
+        f"THEN {offset}.h || ':' || {offset}.m ELSE 'Z' END",
         "status_class": f"coalesce({raw('status_class')}, CASE WHEN {status} IS NOT NULL "
         f"THEN CAST({status} // 100 AS VARCHAR) || 'xx' ELSE '' END)",
         "attempt": f"coalesce({values['attempt']}, 1)",
@@ -153,12 +168,16 @@ def _sql(present: list[str]) -> str:
         "is_partial": f"coalesce({values['is_partial']}, false)",
     }
     columns = ",\n      ".join(f"{expr} AS {quote(name)}" for name, expr in select.items())
+    trimmed = ", ".join(f"NULLIF(trim(b.{quote(n)}), '') AS {quote(n)}" for n in present)
+    layer_v = ", ".join(f"{expr} AS {quote('v:' + name)}" for name, expr in typed.items())
     return f"""
-    SELECT b.{ROW_NUMBER} AS {ROW_NUMBER},
+    WITH r AS (SELECT b.{ROW_NUMBER}, {trimmed} FROM b),
+    v AS (SELECT r.*, {layer_v} FROM r)
+    SELECT v.{ROW_NUMBER} AS {ROW_NUMBER},
       CASE {field_case} END AS {ERR_FIELD},
       CASE {reason_case} END AS {ERR_REASON},
       {columns}
-    FROM b
+    FROM v
     """
 
 

@@ -28,6 +28,8 @@ ERR_FIELD = "__err_field"
 ERR_REASON = "__err_reason"
 ROW_NUMBER = "__rn"
 NULL_TEXT = ["", "NULL", "null", "None"]
+# DuckDB scans a registered Arrow table one record batch per thread: batches this size keep both cores busy
+SCAN_BATCH = 25_000
 
 
 def quote(name: str) -> str:
@@ -105,7 +107,9 @@ def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
 
 
 def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
-    return table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64()))
+    """The table with its record numbers, cut into SCAN_BATCH-row record batches for a parallel DuckDB scan."""
+    table = table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64()))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH), table.schema)
 
 
 def distinct_map(
