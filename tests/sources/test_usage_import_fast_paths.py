@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from costproof.service.usage import import_file
@@ -69,3 +70,12 @@ def test_a_failed_attempt_still_numbers_its_retry(tmp_path: Path) -> None:
         "2026-06-01T01:00:00Z,p,m,200,k,1,1,\n"
     )
     assert _attempts(tmp_path, body) == [("5xx", 1, False), ("2xx", 2, True), ("2xx", 1, False)]
+
+
+def test_rows_a_join_reordered_are_put_back_in_record_order() -> None:
+    table = pa.table({vector.ROW_NUMBER: [4, 2, 3, 5], "v": ["d", "b", "c", "e"]})
+    assert vector.in_row_order(table).column("v").to_pylist() == ["b", "c", "d", "e"]
+    ordered = pa.table({vector.ROW_NUMBER: [2, 3, 9], "v": ["x", "y", "z"]})
+    assert vector.in_row_order(ordered) is ordered
+    empty = ordered.slice(0, 0)
+    assert vector.in_row_order(empty).num_rows == 0

@@ -31,6 +31,7 @@ from costproof.sources.usage.vector import (
     csv_header,
     distinct_map,
     finish,
+    in_row_order,
     is_parquet,
     quote,
     time_map,
@@ -271,10 +272,9 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
       cost AS provider_reported_cost, currency AS provider_reported_currency,
       CAST(NULL AS VARCHAR) AS provider_ratios, 'reported' AS usage_origin
     FROM checked
-    ORDER BY rn
     """
     try:
-        result = con.sql(sql).to_arrow_table()
+        result = in_row_order(con.sql(sql).to_arrow_table())
     finally:
         for view in ("b", "tm", "sk", "un", "tg"):
             con.unregister(view)

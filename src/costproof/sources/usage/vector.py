@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -110,6 +111,14 @@ def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
     """The table with its record numbers, cut into SCAN_BATCH-row record batches for a parallel DuckDB scan."""
     table = table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64()))
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH), table.schema)
+
+
+def in_row_order(table: pa.Table) -> pa.Table:
+    """The table ordered by record number: a check that costs a comparison, a sort only if a join reordered rows."""
+    rn = table.column(ROW_NUMBER).combine_chunks()
+    if len(rn) > 1 and not pc.all(pc.less(rn.slice(0, len(rn) - 1), rn.slice(1))).as_py():
+        table = table.take(pc.sort_indices(rn))
+    return table
 
 
 def distinct_map(
