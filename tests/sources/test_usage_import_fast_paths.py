@@ -79,3 +79,15 @@ def test_rows_a_join_reordered_are_put_back_in_record_order() -> None:
     assert vector.in_row_order(ordered) is ordered
     empty = ordered.slice(0, 0)
     assert vector.in_row_order(empty).num_rows == 0
+
+
+def test_fetch_ahead_yields_every_batch_in_order_and_can_stop_early() -> None:
+    from costproof.service.usage import _fetch_ahead
+
+    table = pa.table({"i": list(range(10))})
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
+    assert [b.column(0).to_pylist() for b in _fetch_ahead(reader)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
+    ahead = _fetch_ahead(reader)
+    assert next(ahead).num_rows == 3
+    ahead.close()

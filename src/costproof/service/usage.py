@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ Progress = Callable[[int], None]
 IMPORT_MEMORY = "768MB"
 WRITE_BATCH = 100_000
 ROW_GROUP = 500_000
+SPILL_AHEAD = 2
 _MEMORY_SETTINGS = ("memory_limit", "preserve_insertion_order")
 _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 
@@ -80,16 +83,24 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
     try:
         # Parsed chunks are spilled to one Parquet file as they come (memory stays at one chunk);
         # DuckDB then reads it back for the set-based steps under a memory limit that spills to disk.
-        with pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4") as writer:
+        # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
+        # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
+        with pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4") as writer, ThreadPoolExecutor(1) as pool:
             ids = pa.array([import_id], pa.string())
+            pending: deque[Future[None]] = deque()
             for chunk in adapter.parse(path, ctx):
                 records += chunk.records
                 errors.extend(chunk.errors)
                 if chunk.table.num_rows:
                     column = pa.chunked_array([pa.repeat(ids[0], chunk.table.num_rows)])
-                    writer.write_table(chunk.table.set_column(_IMPORT_ID, "import_id", column))
+                    rows = chunk.table.set_column(_IMPORT_ID, "import_id", column)
+                    pending.append(pool.submit(writer.write_table, rows))
+                    if len(pending) > SPILL_AHEAD:
+                        pending.popleft().result()
                 if progress:
                     progress(chunk.records)
+            while pending:
+                pending.popleft().result()
         with _bounded(con):
             stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging)
         review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
@@ -197,12 +208,23 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
             FROM {fresh} f LEFT JOIN numbered n USING (record_id)
             ORDER BY f.occurred_at, f.record_id
         """)
-        _write_periods(query.to_arrow_reader(WRITE_BATCH), staging, import_id)
+        with contextlib.closing(_fetch_ahead(query.to_arrow_reader(WRITE_BATCH))) as batches:
+            _write_periods(batches, staging, import_id)
     con.execute("DROP TABLE IF EXISTS repeats; DROP TABLE IF EXISTS numbered")
     return stored, total - stored, periods, bounds
 
 
-def _write_periods(reader: pa.RecordBatchReader, staging: Path, import_id: str) -> None:
+def _fetch_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, the next one fetched on a worker thread while the caller writes this one."""
+    with ThreadPoolExecutor(1) as pool:
+        batches = iter(reader)
+        coming = pool.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = pool.submit(next, batches, None)
+            yield batch
+
+
+def _write_periods(reader: Iterable[pa.RecordBatch], staging: Path, import_id: str) -> None:
     """Stream rows sorted by time into one Parquet file per period (`period=YYYY-MM/<import>_0.parquet`).
 
     Sorted by time, a period's rows are contiguous, so one writer is open at a time.
