@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from costproof.model.errors import InputError
-from costproof.sources.usage import openai_jsonl
+from costproof.sources.usage import openai_jsonl, vector
 from costproof.sources.usage.base import ParseContext, collect
 
 T0 = 1780272000
@@ -156,6 +156,20 @@ def test_jsonl_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
     table = rows[0]
     assert not any("sk-live" in (v or "") for v in table.column("api_key_name").to_pylist())
     assert "secret" not in str(table.to_pylist())
+
+
+def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Blocks cut into many record batches (a parallel DuckDB scan) give the rows of one batch and of the row path."""
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(_lines(7, 1200)) + "\n", "utf-8")
+    results = []
+    for size in (1_000_000, 7):
+        monkeypatch.setattr(vector, "SCAN_BATCH", size)
+        results.append(collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500))))
+    rows = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
+    assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
+    _assert_same(results[1], rows)
+    assert results[1][0].num_rows > 600
 
 
 def test_jsonl_bulk_handles_crlf_bom_and_invalid_utf8(tmp_path: Path) -> None:

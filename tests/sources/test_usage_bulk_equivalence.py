@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from costproof.sources.usage import newapi_log
+from costproof.sources.usage import newapi_log, vector
 from costproof.sources.usage.base import ParseContext, collect
 
 T0 = 1780272000
@@ -125,6 +125,31 @@ def test_console_csv_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
     bulk, rows = _both(path, 300)
     _assert_same(bulk, rows)
     assert len(rows[1]) > 20
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str) -> None:
+    """Chunks cut into many record batches (a parallel DuckDB scan) give the rows of one batch and of the row path."""
+    path = tmp_path / f"log.{kind}"
+    if kind == "json":
+        path.write_text("[\n" + ",\n".join(json.dumps(r) for r in _records(6, 1200)) + "\n]", "utf-8")
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["created_at", "type", "token_name", "model_name", "quota", "prompt_tokens",
+                         "completion_tokens", "use_time", "is_stream", "group", "other"])
+        for i, rec in enumerate(r for r in _records(6, 1200) if isinstance(r, dict)):
+            writer.writerow([T0 + i, rec.get("type", 2), f"key-{i % 3}", MODELS[i % len(MODELS)], 100 + i, 10 + i,
+                             i % 7, i % 5, "false", "default", "" if i % 13 else "not json"])
+        path.write_text(buf.getvalue(), "utf-8")
+    results = []
+    for size in (1_000_000, 7):
+        monkeypatch.setattr(vector, "SCAN_BATCH", size)
+        results.append(collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500))))
+    rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
+    assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
+    _assert_same(results[1], rows)
+    assert results[1][0].num_rows > 600
 
 
 def test_bulk_resumes_with_the_row_path(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from costproof.model.sanitize import safe_name
+from costproof.sources.usage import vector
 from costproof.sources.usage.base import (
     USAGE_SCHEMA,
     BadValue,
@@ -185,7 +186,7 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, kind: str,
               row: Callable[[Any], dict[str, Any]], identity_key: Callable[[tuple[Any, ...]], str],
               seen: Occurrences, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any]) -> UsageChunk:
     """Type one chunk in SQL; records outside the bulk shapes go through the row path, in record order."""
-    con.register("chunk", chunk)
+    con.register("chunk", vector.scan_batches(chunk))
     try:
         source = json_source() if kind == "json" else "chunk"
         result = con.sql(record_sql(source, kind) + " ORDER BY rn").to_arrow_table()
@@ -234,8 +235,8 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, kind: str,
             r["record_id"] = hashlib_id(key, seen.next_key(key))
             r["source_record"] = numbers[i]
             slow_rows.append(r)
-    con.register("g", pa.table({"i": pa.array(range(len(good_keys)), pa.int64()), "k": good_keys,
-                                "o": pa.array(good_occ, pa.int64())}))
+    con.register("g", vector.scan_batches(pa.table({"i": pa.array(range(len(good_keys)), pa.int64()),
+                                                    "k": good_keys, "o": pa.array(good_occ, pa.int64())})))
     try:
         record_ids = con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) FROM g ORDER BY i"
                              ).to_arrow_table().column(0)

@@ -25,6 +25,7 @@ import pyarrow.json as pajson
 
 from costproof.model.errors import RowError
 from costproof.model.sanitize import safe_name
+from costproof.sources.usage import vector
 from costproof.sources.usage.base import (
     _LABEL_ALIASES,
     USAGE_SCHEMA,
@@ -492,7 +493,7 @@ def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[by
         flat = _flat(parsed)
         lc = counts if done == list(range(n)) else counts.take(pa.array(done, pa.int64()))
         flat = flat.append_column("rn", pa.array(done, pa.int64())).append_column("lc", lc)
-        con.register("blk", flat)
+        con.register("blk", vector.scan_batches(flat))
         try:
             result = con.sql(record_sql("blk", frozenset(flat.column_names)) + " ORDER BY rn").to_arrow_table()
         finally:
@@ -535,8 +536,8 @@ def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[by
             si += 1
     parts = []
     if good is not None and good.num_rows:
-        con.register("g", pa.table({"i": pa.array(range(len(keys)), pa.int64()), "k": keys,
-                                    "o": pa.array(occ, pa.int64())}))
+        con.register("g", vector.scan_batches(pa.table({"i": pa.array(range(len(keys)), pa.int64()), "k": keys,
+                                                        "o": pa.array(occ, pa.int64())})))
         try:
             ids = con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) FROM g ORDER BY i"
                           ).to_arrow_table().column(0)

@@ -109,7 +109,11 @@ def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
 
 def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
     """The table with its record numbers, cut into SCAN_BATCH-row record batches for a parallel DuckDB scan."""
-    table = table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64()))
+    return scan_batches(table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64())))
+
+
+def scan_batches(table: pa.Table) -> pa.Table:
+    """The table cut into SCAN_BATCH-row record batches (zero-copy slices) for a parallel DuckDB scan."""
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH), table.schema)
 
 
