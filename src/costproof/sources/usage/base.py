@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import json
@@ -326,6 +327,27 @@ class _JsonStream:
                     continue
             self.pos = end
             return obj
+
+
+def iter_csv_records(path: Path, label: str, required: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a UTF-8 CSV with the file line each ends on (header = line 1); a bad header or
+    undecodable text is an InputError naming the file."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            fields = reader.fieldnames or []
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+        missing = [c for c in required if c not in fields]
+        if missing:
+            raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV ({exc})", file=label, record=reader.line_num) from None
 
 
 def iter_json_items(path: Path, label: str, paths: tuple[tuple[str, ...], ...] = ()) -> Iterator[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,6 +17,7 @@ from costproof.sources.usage.base import (
     RowBuilder,
     UsageChunk,
     extract_labels,
+    iter_csv_records,
     iter_json_items,
     read_decimal,
     read_int,
@@ -60,23 +60,8 @@ def _records(path: Path, label: str) -> Iterator[tuple[int, Any]]:
         # record number = 1-based row index across the file's arrays/pages
         yield from enumerate(iter_json_items(path, label, (("data",),)), start=1)
         return
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            fields = reader.fieldnames or []
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
-        missing = [c for c in _REQUIRED if c not in fields]
-        if missing:
-            raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
-        try:
-            for row in reader:
-                # record number = the file line the row ends on (header = line 1)
-                yield reader.line_num, row
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
-        except csv.Error as exc:
-            raise InputError(f"unreadable CSV ({exc})", file=label, record=reader.line_num) from None
+    # record number = the file line the row ends on (header = line 1)
+    yield from iter_csv_records(path, label, _REQUIRED)
 
 
 def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from costproof.sources.usage.base import (
     ParseContext,
     RowBuilder,
     UsageChunk,
+    iter_csv_records,
     iter_json_items,
     read_bool,
     read_int,
@@ -174,23 +175,7 @@ def _stream(path: Path, label: str) -> Iterator[tuple[int, Any]]:
 
 
 def _csv_file(path: Path, label: str) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            fields = reader.fieldnames or []
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
-        missing = [c for c in ("created_at", "type", "model_name", "quota") if c not in fields]
-        if missing:
-            raise InputError(f"CSV header lacks column(s) {', '.join(missing)}", file=label, record=1)
-        try:
-            for row in reader:
-                # record numbers are file lines: the header is line 1
-                yield reader.line_num, row
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=label) from None
-        except csv.Error as exc:
-            raise InputError(f"unreadable CSV ({exc})", file=label, record=reader.line_num) from None
+    return iter_csv_records(path, label, ("created_at", "type", "model_name", "quota"))
 
 
 def _items(doc: Any, label: str) -> Iterator[Any]:
