@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -33,8 +34,17 @@ IMPORT_MEMORY = "768MB"
 WRITE_BATCH = 100_000
 ROW_GROUP = 500_000
 SPILL_AHEAD = 2
+# output files hold at most about this many rows each (a period of a big import has several), written in parallel
+PART_ROWS = 500_000
+WRITERS = 2
 _MEMORY_SETTINGS = ("memory_limit", "preserve_insertion_order")
 _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
+_ATTEMPT = USAGE_SCHEMA.get_field_index("attempt")
+_IS_RETRY = USAGE_SCHEMA.get_field_index("is_retry")
+_NUMBERED_KINDS = pa.array(["consume", "error"])
+# columns with few distinct values are dictionary-encoded in the period files; ids and times would only waste the try
+_DICTIONARY = [n for n in USAGE_SCHEMA.names
+               if n not in ("record_id", "request_id", "source_record", "occurred_at", "provider_reported_cost")]
 
 
 def expand(spec: str) -> list[Path]:
@@ -85,7 +95,9 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
         # DuckDB then reads it back for the set-based steps under a memory limit that spills to disk.
         # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
-        with pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4") as writer, ThreadPoolExecutor(1) as pool:
+        # (no dictionaries in the spill: read once, it only pays their cost)
+        spill_writer = pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4", use_dictionary=False)
+        with spill_writer as writer, ThreadPoolExecutor(1) as pool:
             ids = pa.array([import_id], pa.string())
             pending: deque[Future[None]] = deque()
             for chunk in adapter.parse(path, ctx):
@@ -135,12 +147,18 @@ def _bounded(con: Any) -> Iterator[None]:
 
 
 def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
-    """Dedupe against the file and the workspace, number retries, write Parquet by period."""
+    """Dedupe against the file and the workspace, number retries, write Parquet by period.
+
+    DuckDB reads the spilled rows only for the set-based facts (repeats, workspace duplicates, retry chains),
+    each answered as positions in the spill file; the rows themselves are copied once, in file order, by
+    `_write_parts`. No sort: the period files keep the source's record order, which is as deterministic as a
+    sort and costs nothing.
+    """
     con = ws.con
     window = int(ws.settings.retry_window_s)
     existing = _existing_files(ws)
-    source = f"read_parquet('{stage}')"
-    total = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    source = f"read_parquet('{stage}', file_row_number = true)"
+    total = pq.ParquetFile(stage).metadata.num_rows
     # Repeats inside the file: the first record keeps its row (small table; usually empty).
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE repeats AS
@@ -155,7 +173,9 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         files = ", ".join(f"'{f}'" for f in existing)
         where.append(f"s.record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))")
     fresh = f"(SELECT s.* FROM {source} s WHERE {' AND '.join(where)})" if where else source
-    stored = total if not where else con.execute(f"SELECT count(*) FROM {fresh}").fetchall()[0][0]
+    dropped = _positions(con, f"SELECT file_row_number FROM {source} s WHERE NOT ({' AND '.join(where)})"
+                         ) if where else _positions(con, None)
+    stored = total - len(dropped)
     staging.mkdir(parents=True, exist_ok=True)
     got = con.execute(f"""SELECT list(DISTINCT strftime(occurred_at, '%Y-%m') ORDER BY strftime(occurred_at, '%Y-%m')),
                                  min(occurred_at), max(occurred_at),
@@ -168,10 +188,9 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
     # Every consume/error row is numbered; only attempts after the first are kept (few rows).
     # A chain needs a failed attempt; with none among the fresh rows, nothing is numbered (the usual case).
     part = "k1, k2, is_stream"
-    empty = "SELECT CAST(NULL AS VARCHAR) AS record_id, CAST(NULL AS BIGINT) AS n WHERE false"
-    numbering = empty if not failed else f"""
+    numbering = None if not failed else f"""
         WITH ordered AS (
-            SELECT record_id, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2, is_stream,
+            SELECT file_row_number, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2, is_stream,
                    occurred_at, source_record,
                    lag(status_class IN ('4xx', '5xx') OR record_kind = 'error') OVER w AS prev_failed,
                    lag(occurred_at) OVER w AS prev_at
@@ -189,32 +208,31 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         ), chains AS (
             SELECT {part}, chain FROM chained WHERE link GROUP BY ALL
         )
-        SELECT c.record_id,
+        SELECT c.file_row_number,
                row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
         FROM chained c SEMI JOIN chains h USING (k1, k2, is_stream, chain)
         QUALIFY n > 1
+        ORDER BY c.file_row_number
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE numbered AS {numbering}")
-    numbered = "record_kind IN ('consume', 'error')"
-    cols = ", ".join(
-        f"CASE WHEN {numbered} THEN coalesce(n.n, 1) ELSE f.attempt END AS attempt" if c == "attempt"
-        else f"CASE WHEN {numbered} THEN coalesce(n.n, 1) > 1 ELSE f.is_retry END AS is_retry" if c == "is_retry"
-        else f"f.{c}"
-        for c in USAGE_SCHEMA.names
-    )
+    retries = (np.empty(0, np.int64), np.empty(0, np.int64))
+    if numbering:
+        got_n = con.sql(numbering).to_arrow_table()
+        retries = (got_n.column(0).to_numpy(), got_n.column(1).to_numpy())
     if stored:
-        query = con.sql(f"""
-            SELECT {cols}, strftime(f.occurred_at, '%Y-%m') AS period
-            FROM {fresh} f LEFT JOIN numbered n USING (record_id)
-            ORDER BY f.occurred_at, f.record_id
-        """)
-        with contextlib.closing(_fetch_ahead(query.to_arrow_reader(WRITE_BATCH))) as batches:
-            _write_periods(batches, staging, import_id)
-    con.execute("DROP TABLE IF EXISTS repeats; DROP TABLE IF EXISTS numbered")
+        _write_parts(stage, staging, import_id, dropped, retries)
+    con.execute("DROP TABLE IF EXISTS repeats")
     return stored, total - stored, periods, bounds
 
 
-def _fetch_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+def _positions(con: Any, query: str | None) -> np.ndarray:
+    """Sorted spill-file row positions a query selects (none without a query)."""
+    if query is None:
+        return np.empty(0, np.int64)
+    got = con.sql(f"SELECT * FROM ({query}) ORDER BY 1").to_arrow_table().column(0)
+    return got.to_numpy() if len(got) else np.empty(0, np.int64)
+
+
+def _fetch_ahead(reader: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The reader's batches, the next one fetched on a worker thread while the caller writes this one."""
     with ThreadPoolExecutor(1) as pool:
         batches = iter(reader)
@@ -224,43 +242,101 @@ def _fetch_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
-def _write_periods(reader: Iterable[pa.RecordBatch], staging: Path, import_id: str) -> None:
-    """Stream rows sorted by time into one Parquet file per period (`period=YYYY-MM/<import>_0.parquet`).
+def _parts(stage: Path) -> list[list[int]]:
+    """The spill's row groups cut into runs of at least PART_ROWS rows: one output file per part and period.
 
-    Sorted by time, a period's rows are contiguous, so one writer is open at a time.
+    The cut depends only on the spill (that is, on the file and the adapter), never on the machine, so the same
+    file gives the same files everywhere; parts are written in parallel.
     """
-    writer: pq.ParquetWriter | None = None
-    current = None
+    meta = pq.ParquetFile(stage).metadata
+    parts: list[list[int]] = [[]]
+    rows = 0
+    for index in range(meta.num_row_groups):
+        if rows >= PART_ROWS:
+            parts.append([])
+            rows = 0
+        parts[-1].append(index)
+        rows += meta.row_group(index).num_rows
+    return parts
+
+
+def _write_parts(stage: Path, staging: Path, import_id: str, dropped: np.ndarray,
+                 retries: tuple[np.ndarray, np.ndarray]) -> None:
+    meta = pq.ParquetFile(stage).metadata
+    starts, offset = [], 0
+    for index in range(meta.num_row_groups):
+        starts.append(offset)
+        offset += meta.row_group(index).num_rows
+    jobs = [(k, groups, starts[groups[0]]) for k, groups in enumerate(_parts(stage)) if groups]
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for done in [pool.submit(_write_part, stage, staging, f"{import_id}_{k:04d}.parquet", groups, first,
+                                 dropped, retries) for k, groups, first in jobs]:
+            done.result()
+
+
+def _write_part(stage: Path, staging: Path, name: str, groups: list[int], first: int, dropped: np.ndarray,
+                retries: tuple[np.ndarray, np.ndarray]) -> None:
+    """Copy some row groups of the spill, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
+
+    On the way: rows found to be duplicates are left out, and every consume/error row gets its attempt number
+    (1 unless the retry numbering gave a later one).
+    """
+    writers: dict[int, pq.ParquetWriter] = {}
+    positions, numbers = retries
     try:
-        for batch in reader:
-            periods = batch.column(batch.num_columns - 1)
-            rows = pa.Table.from_batches([batch]).drop_columns(["period"]).cast(USAGE_SCHEMA)
-            bounds = _runs(periods)
-            for period, lo, hi in bounds:
-                if period != current:
-                    if writer is not None:
-                        writer.close()
-                    folder = staging / f"period={period}"
+        reader = pq.ParquetFile(stage).iter_batches(batch_size=WRITE_BATCH, row_groups=groups)
+        offset = first
+        for batch in _fetch_ahead(reader):
+            rows = pa.Table.from_batches([batch])
+            lo, hi = offset, offset + rows.num_rows
+            offset = hi
+            rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
+            gone = _between(dropped, lo, hi) - lo
+            if len(gone):
+                keep = np.ones(rows.num_rows, bool)
+                keep[gone] = False
+                rows = rows.filter(pa.array(keep))
+            if not rows.num_rows:
+                continue
+            when = rows.column("occurred_at")
+            month = pc.add(pc.multiply(pc.year(when), 100), pc.month(when))
+            bounds = pc.min_max(month)
+            keys = [bounds["min"].as_py()] if bounds["min"] == bounds["max"] else sorted(pc.unique(month).to_pylist())
+            for key in keys:
+                piece = rows if len(keys) == 1 else rows.filter(pc.equal(month, key))
+                writer = writers.get(key)
+                if writer is None:
+                    folder = staging / f"period={key // 100:04d}-{key % 100:02d}"
                     folder.mkdir(parents=True, exist_ok=True)
-                    writer = pq.ParquetWriter(folder / f"{import_id}_0.parquet", USAGE_SCHEMA, compression="zstd")
-                    current = period
-                writer.write_table(rows.slice(lo, hi - lo), row_group_size=ROW_GROUP)  # type: ignore[union-attr]
+                    writer = writers[key] = pq.ParquetWriter(folder / name, USAGE_SCHEMA, compression="zstd",
+                                                             use_dictionary=_DICTIONARY)
+                writer.write_table(piece, row_group_size=ROW_GROUP)
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.close()
 
 
-def _runs(values: pa.Array) -> list[tuple[str, int, int]]:
-    """(value, start, end) of each run of equal values in a sorted column."""
-    first, last = values[0].as_py(), values[len(values) - 1].as_py()
-    if first == last:
-        return [(first, 0, len(values))]
-    out, start = [], 0
-    for value in pc.unique(values).to_pylist():
-        end = start + pc.sum(pc.equal(values, value)).as_py()
-        out.append((value, start, end))
-        start = end
-    return out
+def _between(sorted_positions: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return sorted_positions[np.searchsorted(sorted_positions, lo):np.searchsorted(sorted_positions, hi)]
+
+
+def _between_values(sorted_positions: np.ndarray, values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return values[np.searchsorted(sorted_positions, lo):np.searchsorted(sorted_positions, hi)]
+
+
+def _attempts(rows: pa.Table, later: np.ndarray, numbers: np.ndarray) -> pa.Table:
+    """Every consume/error row is attempt 1, not a retry, except the later attempts of a retry chain."""
+    kind = rows.column("record_kind")
+    numbered = pc.fill_null(pc.is_in(kind, value_set=_NUMBERED_KINDS), False)
+    attempt = pc.if_else(numbered, pa.scalar(1, pa.int64()), rows.column("attempt"))
+    is_retry = pc.if_else(numbered, pa.scalar(False), rows.column("is_retry"))
+    if len(later):
+        mask = np.zeros(rows.num_rows, bool)
+        mask[later] = True
+        attempt = pc.replace_with_mask(attempt, pa.array(mask), pa.array(numbers, pa.int64()))
+        is_retry = pc.replace_with_mask(is_retry, pa.array(mask), pa.array(np.ones(len(later), bool)))
+    rows = rows.set_column(_ATTEMPT, USAGE_SCHEMA.field(_ATTEMPT), attempt)
+    return rows.set_column(_IS_RETRY, USAGE_SCHEMA.field(_IS_RETRY), is_retry)
 
 
 def _existing_files(ws: Workspace) -> list[str]:

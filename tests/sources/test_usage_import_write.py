@@ -1,0 +1,121 @@
+"""The import's final write: rows copied in file order into part files per period, duplicates left out, retries
+numbered, with the same rows whatever the part and batch sizes, and the same bytes from the same file."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from costproof.service import usage
+from costproof.sources.usage.base import ParseContext
+from costproof.workspace import Workspace
+
+HEADER = "occurred_at,provider,model_reported,status_code,api_key_name,input_tokens,output_tokens,request_id\n"
+MONTHS = ("2026-05", "2026-06", "2026-07")
+
+
+def _line(i: int) -> str:
+    """Rows hop between three months; every 7th is a 503 followed 5 s later by its retry of the same key/model."""
+    month = MONTHS[(i * 7) % 3]
+    day, minute = 1 + i % 27, i % 60
+    if i % 7 == 3:  # the retry of row i-1, same key and model, 5 s later
+        prev = i - 1
+        month, day, minute = MONTHS[(prev * 7) % 3], 1 + prev % 27, prev % 60
+        return f"{month}-{day:02d}T10:{minute:02d}:05Z,p,m-{prev % 4},200,k-{prev % 3},{i},{i},\n"
+    status = 503 if i % 7 == 2 else 200
+    return f"{month}-{day:02d}T10:{minute:02d}:00Z,p,m-{i % 4},{status},k-{i % 3},{i},{i},r-{i}\n"
+
+
+def _file(path: Path, lines: range) -> Path:
+    path.write_text(HEADER + "".join(_line(i) for i in lines), "utf-8")
+    return path
+
+
+def _import(root: Path, *files: Path) -> list[dict]:
+    ws, _ = Workspace.create(root)
+    with ws:
+        return [usage.import_file(ws, f, fmt="usage-csv", now=datetime(2026, 8, 2, tzinfo=UTC)) for f in files]
+
+
+def _rows(root: Path) -> list[tuple]:
+    files = sorted(str(f) for f in (root / "usage").glob("period=*/*.parquet"))
+    return duckdb.sql(f"SELECT * EXCLUDE (import_id) FROM read_parquet({files}) ORDER BY record_id").fetchall()
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny chunks, parts and batches, so one import exercises every boundary."""
+    monkeypatch.setattr(usage, "ParseContext", functools.partial(ParseContext, chunk_rows=20))
+    monkeypatch.setattr(usage, "PART_ROWS", 45)
+    monkeypatch.setattr(usage, "WRITE_BATCH", 7)
+
+
+def test_part_and_batch_sizes_do_not_change_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = _file(tmp_path / "u.csv", range(300))
+    _import(tmp_path / "big", source)
+    monkeypatch.setattr(usage, "ParseContext", functools.partial(ParseContext, chunk_rows=20))
+    monkeypatch.setattr(usage, "PART_ROWS", 45)
+    monkeypatch.setattr(usage, "WRITE_BATCH", 7)
+    _import(tmp_path / "small", source)
+    assert _rows(tmp_path / "big") == _rows(tmp_path / "small")
+    parts = sorted((tmp_path / "small" / "usage").glob("period=*/*.parquet"))
+    assert len(parts) > 6  # several parts in each of the three periods
+    for part in parts:
+        month = part.parent.name.removeprefix("period=")
+        got = duckdb.sql(f"SELECT strftime(occurred_at, '%Y-%m'), source_record FROM read_parquet('{part}')").fetchall()
+        assert {m for m, _ in got} == {month}
+        records = [r for _, r in got]
+        assert records == sorted(records)  # file order is kept
+
+
+def test_retries_are_numbered_across_batches_and_parts(tmp_path: Path, small: None) -> None:
+    _import(tmp_path / "ws", _file(tmp_path / "u.csv", range(300)))
+    got = dict((r[0], r[1]) for r in duckdb.sql(
+        f"SELECT source_record, attempt || ':' || is_retry FROM read_parquet("
+        f"{sorted(str(f) for f in (tmp_path / 'ws' / 'usage').glob('period=*/*.parquet'))})").fetchall())
+    for i in range(300):
+        record = i + 2  # the CSV line
+        expected = "2:true" if i % 7 == 3 else "1:false"
+        assert got[record] == expected, (i, got[record])
+
+
+def test_overlapping_imports_store_each_record_once(tmp_path: Path, small: None) -> None:
+    first = _file(tmp_path / "a.csv", range(0, 200))
+    second = _file(tmp_path / "b.csv", range(120, 320))
+    a, b = _import(tmp_path / "ws", first, second)
+    assert (a["rows_stored"], a["duplicates"]) == (200, 0)
+    assert b["records"] == 200 and b["duplicates"] > 0
+    assert b["rows_stored"] + b["duplicates"] == 200
+    rows = _rows(tmp_path / "ws")
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)) == 200 + b["rows_stored"]
+
+
+def test_repeats_inside_one_file_keep_the_first_record(tmp_path: Path, small: None) -> None:
+    # a file that lists the same records twice (an export with a repeated page): usage-csv rows without a
+    # record_id column are identified by their content, so the second listing is all duplicates
+    lines = "".join(_line(i) for i in range(60))
+    path = tmp_path / "twice.csv"
+    path.write_text(HEADER + lines + lines, "utf-8")
+    (summary,) = _import(tmp_path / "ws", path)
+    assert (summary["records"], summary["rows_stored"], summary["duplicates"]) == (120, 60, 60)
+    stored = duckdb.sql(f"SELECT max(source_record) FROM read_parquet("
+                        f"{sorted(str(f) for f in (tmp_path / 'ws' / 'usage').glob('period=*/*.parquet'))})"
+                        ).fetchall()[0][0]
+    assert stored == 61  # what was kept is the first listing (CSV lines 2..61)
+
+
+def test_the_same_file_gives_the_same_bytes(tmp_path: Path, small: None) -> None:
+    source = _file(tmp_path / "u.csv", range(250))
+    digests = []
+    for name in ("one", "two"):
+        _import(tmp_path / name, source)
+        base = tmp_path / name / "usage"
+        digests.append({str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
+                        for f in sorted(base.glob("period=*/*.parquet"))})
+    assert digests[0] == digests[1] and len(digests[0]) > 3
