@@ -119,3 +119,54 @@ def test_the_same_file_gives_the_same_bytes(tmp_path: Path, small: None) -> None
         digests.append({str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
                         for f in sorted(base.glob("period=*/*.parquet"))})
     assert digests[0] == digests[1] and len(digests[0]) > 3
+
+
+def _oracle(rows: list[dict], window: int) -> dict[int, int]:
+    """The retry rule, row by row: within key/model/stream in time order, a row right after a failed attempt no more
+    than `window` seconds earlier continues its chain; the attempt number counts along the chain."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["record_kind"] in ("consume", "error"):
+            groups.setdefault((r["api_key_name"] or "", r["model_reported"] or "", r["is_stream"]), []).append(r)
+    attempts = {}
+    for members in groups.values():
+        members.sort(key=lambda r: (r["occurred_at"], r["source_record"]))
+        prev = None
+        for r in members:
+            failed = prev is not None and (prev["status_class"] in ("4xx", "5xx") or prev["record_kind"] == "error")
+            link = failed and (r["occurred_at"] - prev["occurred_at"]).total_seconds() <= window
+            attempts[r["source_record"]] = attempts[prev["source_record"]] + 1 if link else 1
+            prev = r
+    return attempts
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_retry_numbering_matches_the_rule_row_by_row(tmp_path: Path, small: None, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    lines = ["occurred_at,provider,model_reported,status_code,api_key_name,is_stream,record_kind,"
+             "input_tokens,output_tokens\n"]
+    t = 0
+    for i in range(400):
+        t += rng.choice([0, 1, 5, 30, 59, 60, 61, 90, 400])
+        status = rng.choice([200, 200, 200, 429, 500, 503, ""])
+        kind = rng.choice(["consume"] * 8 + ["error", "refund"])
+        stream = rng.choice(["true", "false", ""])
+        lines.append(f"2026-06-01T00:00:00Z,p,{rng.choice(['m1', 'm2'])},{status},{rng.choice(['k1', 'k2'])},"
+                     f"{stream},{kind},{i},{i}\n".replace("2026-06-01T00:00:00Z", _at(t)))
+    path = tmp_path / "r.csv"
+    path.write_text("".join(lines), "utf-8")
+    (summary,) = _import(tmp_path / "ws", path)
+    assert summary["quarantined"] == 0
+    files = sorted(str(f) for f in (tmp_path / "ws" / "usage").glob("period=*/*.parquet"))
+    rows = duckdb.sql(f"SELECT * FROM read_parquet({files})").to_arrow_table().to_pylist()
+    expected = _oracle(rows, 60)
+    got = {r["source_record"]: r["attempt"] for r in rows if r["record_kind"] in ("consume", "error")}
+    assert got == expected
+    assert max(got.values()) >= 3  # long chains were exercised
+    assert all(r["is_retry"] == (r["attempt"] > 1) for r in rows if r["record_kind"] in ("consume", "error"))
+
+
+def _at(seconds: int) -> str:
+    return datetime.fromtimestamp(1780272000 + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

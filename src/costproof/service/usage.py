@@ -185,19 +185,31 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
     periods, bounds, failed = list(got[0] or []), (got[1], got[2]), got[3]
     # Retries without a request id: a failed attempt followed within the window by a row of the
     # same key, model and is_stream is the same request; attempts are numbered along the chain.
-    # Every consume/error row is numbered; only attempts after the first are kept (few rows).
     # A chain needs a failed attempt; with none among the fresh rows, nothing is numbered (the usual case).
-    part = "k1, k2, is_stream"
+    # Only rows that follow a failed attempt of their key/model/stream within the window can be in a chain, so the
+    # chains are found among those (the failed rows and their neighbours, found by an equi-join on time buckets)
+    # instead of ordering every row: each such row's predecessor in the full order is either in that set too or
+    # neither failed nor within the window, so links and attempt numbers come out the same.
+    part = "k1, k2, k3"
     numbering = None if not failed else f"""
-        WITH ordered AS (
-            SELECT file_row_number, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2, is_stream,
+        WITH base AS (
+            SELECT file_row_number, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2,
+                   CASE WHEN is_stream IS NULL THEN 2 WHEN is_stream THEN 1 ELSE 0 END AS k3,
                    occurred_at, source_record,
-                   lag(status_class IN ('4xx', '5xx') OR record_kind = 'error') OVER w AS prev_failed,
-                   lag(occurred_at) OVER w AS prev_at
+                   status_class IN ('4xx', '5xx') OR record_kind = 'error' AS failed,
+                   CAST(floor(epoch(occurred_at) / {max(window, 1)}) AS BIGINT) AS bucket
             FROM {fresh}
             WHERE record_kind IN ('consume', 'error')
-            WINDOW w AS (PARTITION BY coalesce(api_key_name, ''), coalesce(model_reported, ''), is_stream
-                         ORDER BY occurred_at, source_record)
+        ), fails AS (
+            SELECT k1, k2, k3, occurred_at AS failed_at, bucket + d AS bucket
+            FROM base, (VALUES (0), (1)) AS v(d) WHERE failed
+        ), near AS (
+            SELECT DISTINCT b.* FROM base b JOIN fails f USING (k1, k2, k3, bucket)
+            WHERE b.occurred_at >= f.failed_at AND epoch(b.occurred_at) - epoch(f.failed_at) <= {window}
+        ), ordered AS (
+            SELECT *, lag(failed) OVER w AS prev_failed, lag(occurred_at) OVER w AS prev_at
+            FROM near
+            WINDOW w AS (PARTITION BY {part} ORDER BY occurred_at, source_record)
         ), linked AS (
             SELECT *, coalesce(prev_failed, false) AND epoch(occurred_at) - epoch(prev_at) <= {window} AS link
             FROM ordered
@@ -210,7 +222,7 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         )
         SELECT c.file_row_number,
                row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
-        FROM chained c SEMI JOIN chains h USING (k1, k2, is_stream, chain)
+        FROM chained c SEMI JOIN chains h USING (k1, k2, k3, chain)
         QUALIFY n > 1
         ORDER BY c.file_row_number
     """
