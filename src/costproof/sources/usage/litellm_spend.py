@@ -37,6 +37,11 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    if ctx.options.get("bulk", True) and _kind(path) == "csv":
+        from costproof.sources.usage import litellm_bulk
+
+        yield from litellm_bulk.parse_csv(path, ctx)
+        return
     builder = RowBuilder(ctx)
     for number, item in _records(path, ctx.file_label):
         try:
@@ -49,6 +54,15 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         if builder.full():
             yield builder.flush()
     yield from builder.drain()
+
+
+def _kind(path: Path) -> str:
+    """csv, json, or empty (the row path names the problem)."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    if not start:
+        return "empty"
+    return "json" if start[:1] in (b"[", b"{") else "csv"
 
 
 def _records(path: Path, label: str) -> Iterator[tuple[int, Any]]:
@@ -74,11 +88,9 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     end = _text(item.get("endTime"))
     if end:
         read_time(end, "endTime")
-    model = _text(item.get("model")) or _text(item.get("model_group"))
     metadata = _json(item.get("metadata"), "metadata", dict)
     tags = _json(item.get("request_tags"), "request_tags", list)
-    status = (_text(item.get("status")) or _text(metadata.get("status"))).lower()
-    failed = status in _FAILED or bool(metadata.get("error_information"))
+    model, failed = _model_failed(item, metadata)
     if not model and not failed:
         raise BadValue("model: missing")
     spend = read_decimal(_nullable(item.get("spend")), "spend")
@@ -91,6 +103,41 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     if cache_hit:
         # answered from LiteLLM's own cache: no upstream call, nothing billable upstream
         meters = {k: 0 for k in meters}
+    labels = _labels(item, metadata, tags)
+    # api_key is already sha256 of the virtual key; the alias is a name when one was set
+    key_name = _text(metadata.get("user_api_key_alias")) or _text(item.get("api_key"))
+    key_name = safe_name(key_name, ctx.secret_pattern) or ""
+    status_code = _status_code(metadata, failed)
+    return {
+        "record_id": record_id(NAME, request_id),
+        "record_kind": "error" if failed else "consume",
+        "occurred_at": occurred,
+        "original_offset": offset,
+        "provider": _text(item.get("custom_llm_provider")) or "litellm",
+        "model_reported": model or None,
+        "route_family": _text(item.get("call_type")) or None,
+        "request_id": None,  # LiteLLM's request_id is per attempt: used for record identity only
+        "status_code": status_code,
+        "status_class": status_class(status_code),
+        "is_stream": _is_stream(item, metadata),
+        "api_key_name": key_name or None,
+        **labels,
+        **meters,
+        "requests": 0 if failed or cache_hit else 1,
+        "provider_reported_cost": spend,
+        "provider_reported_currency": "USD" if spend is not None else None,
+        "usage_origin": "computed-by-litellm",
+    }
+
+
+def _model_failed(item: dict[str, Any], metadata: dict[str, Any]) -> tuple[str, bool]:
+    """The model name (model, else model_group) and whether LiteLLM logged the call as failed."""
+    model = _text(item.get("model")) or _text(item.get("model_group"))
+    status = (_text(item.get("status")) or _text(metadata.get("status"))).lower()
+    return model, status in _FAILED or bool(metadata.get("error_information"))
+
+
+def _labels(item: dict[str, Any], metadata: dict[str, Any], tags: list[Any]) -> dict[str, str]:
     labels = extract_labels(
         _tag_labels(tags),
         metadata.get("spend_logs_metadata") if isinstance(metadata.get("spend_logs_metadata"), dict) else None,
@@ -105,9 +152,10 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     end_user = _text(item.get("end_user"))
     if "customer" not in labels and end_user:
         labels["customer"] = end_user
-    # api_key is already sha256 of the virtual key; the alias is a name when one was set
-    key_name = _text(metadata.get("user_api_key_alias")) or _text(item.get("api_key"))
-    key_name = safe_name(key_name, ctx.secret_pattern) or ""
+    return labels
+
+
+def _status_code(metadata: dict[str, Any], failed: bool) -> int | None:
     status_code = read_int(_nullable(metadata.get("status_code")), "metadata.status_code")
     error_info = metadata.get("error_information")
     if status_code is None and isinstance(error_info, dict):
@@ -115,30 +163,40 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
         status_code = int(code) if code.isdigit() and len(code) == 3 else None
     if status_code is None and not failed:
         status_code = 200
-    return {
-        "record_id": record_id(NAME, request_id),
-        "record_kind": "error" if failed else "consume",
-        "occurred_at": occurred,
-        "original_offset": offset,
-        "provider": _text(item.get("custom_llm_provider")) or "litellm",
-        "model_reported": model or None,
-        "route_family": _text(item.get("call_type")) or None,
-        "request_id": None,  # LiteLLM's request_id is per attempt: used for record identity only
-        "status_code": status_code,
-        "status_class": status_class(status_code),
-        "is_stream": _text(metadata.get("stream") or item.get("stream")).lower() == "true",
-        "api_key_name": key_name or None,
-        **labels,
-        **meters,
-        "requests": 0 if failed or cache_hit else 1,
-        "provider_reported_cost": spend,
-        "provider_reported_currency": "USD" if spend is not None else None,
-        "usage_origin": "computed-by-litellm",
-    }
+    return status_code
+
+
+def _is_stream(item: dict[str, Any], metadata: dict[str, Any]) -> bool:
+    return _text(metadata.get("stream") or item.get("stream")).lower() == "true"
 
 
 def _meters(prompt: int, completion: int, metadata: dict[str, Any]) -> dict[str, int]:
     """LiteLLM keeps usage in OpenAI form: prompt_tokens includes cache reads and writes."""
+    cached, cache_write, audio_in, reasoning, audio_out = _details(metadata)
+    uncached = prompt - cached - cache_write - audio_in
+    if uncached < 0:
+        raise BadValue(
+            f"prompt_tokens: cache and audio input ({cached + cache_write + audio_in}) exceed prompt_tokens ({prompt})"
+        )
+    text_out = completion - reasoning - audio_out
+    if text_out < 0:
+        raise BadValue(
+            f"completion_tokens: reasoning and audio output ({reasoning + audio_out}) "
+            f"exceed completion_tokens ({completion})"
+        )
+    return {
+        "input_tokens": uncached,
+        "cached_input_tokens": cached,
+        "cache_write_tokens": cache_write,
+        "output_tokens": text_out,
+        "reasoning_tokens": reasoning,
+        "audio_input_tokens": audio_in,
+        "audio_output_tokens": audio_out,
+    }
+
+
+def _details(metadata: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    """(cached, cache write, audio in, reasoning, audio out) tokens from the metadata's usage object."""
     usage = metadata.get("usage_object") or metadata.get("additional_usage_values") or {}
     if not isinstance(usage, dict):
         usage = {}
@@ -163,26 +221,7 @@ def _meters(prompt: int, completion: int, metadata: dict[str, Any]) -> dict[str,
     audio_in = read_int(_nullable(in_details.get("audio_tokens")), "metadata.usage_object.audio_tokens") or 0
     reasoning = read_int(_nullable(out_details.get("reasoning_tokens")), "metadata.usage_object.reasoning_tokens") or 0
     audio_out = read_int(_nullable(out_details.get("audio_tokens")), "metadata.usage_object.audio_tokens") or 0
-    uncached = prompt - cached - cache_write - audio_in
-    if uncached < 0:
-        raise BadValue(
-            f"prompt_tokens: cache and audio input ({cached + cache_write + audio_in}) exceed prompt_tokens ({prompt})"
-        )
-    text_out = completion - reasoning - audio_out
-    if text_out < 0:
-        raise BadValue(
-            f"completion_tokens: reasoning and audio output ({reasoning + audio_out}) "
-            f"exceed completion_tokens ({completion})"
-        )
-    return {
-        "input_tokens": uncached,
-        "cached_input_tokens": cached,
-        "cache_write_tokens": cache_write,
-        "output_tokens": text_out,
-        "reasoning_tokens": reasoning,
-        "audio_input_tokens": audio_in,
-        "audio_output_tokens": audio_out,
-    }
+    return cached, cache_write, audio_in, reasoning, audio_out
 
 
 def _tag_labels(tags: list[Any]) -> dict[str, str]:

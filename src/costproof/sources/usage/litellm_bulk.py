@@ -1,0 +1,446 @@
+"""The litellm-spend bulk path: whole blocks of SpendLogs rows typed at once; records it cannot vouch for go to the
+row path (`litellm_spend._row`) verbatim, so quarantine reasons and identities are the row path's own.
+
+CSV: the file is cut into blocks of whole lines; pyarrow reads each block as text columns. A block is taken in bulk
+only when every record sits on one line (rows = newlines, no lone CR, no line over the csv module's field limit);
+otherwise the block goes through the csv module like the row path. Where pyarrow cannot read a block at all, the rest
+of the file goes through the row path (from the start of the file when the text is not UTF-8, so messages match).
+
+Per record, the high-cardinality fields (request_id, startTime, endTime, spend, token counts) are typed in DuckDB
+under strict shape guards (no edge whitespace, plain digits, ISO times the row path parses the same way). All other
+fields the row path reads (model, status, metadata, request_tags, ...) are low-cardinality in practice: each distinct
+combination of them is evaluated once in Python with the row path's own helpers, so labels, status codes and usage
+details are the row path's by construction. A combination whose evaluation raises goes to the row path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from costproof.model.errors import InputError
+from costproof.model.sanitize import safe_name
+from costproof.model.usage import status_class
+from costproof.sources.usage import litellm_spend as ls
+from costproof.sources.usage import vector
+from costproof.sources.usage.base import (
+    CHUNK_ROWS,
+    USAGE_SCHEMA,
+    BadValue,
+    ParseContext,
+    RowBuilder,
+    UsageChunk,
+    sanitize_table,
+    to_table,
+)
+
+# fields read per distinct combination (Python, the row path's helpers) and per record (SQL)
+COMBO = ("model", "model_group", "call_type", "custom_llm_provider", "status", "cache_hit", "team_id", "end_user",
+         "stream", "metadata", "request_tags")
+SCALAR = ("request_id", "startTime", "endTime", "spend", "prompt_tokens", "completion_tokens", "api_key")
+FIELDS = (*SCALAR, *COMBO)
+LABELS = ("environment", "cost_center", "project", "customer", "workflow")
+METER_DETAILS = ("cached", "cache_write", "audio_in", "reasoning", "audio_out")
+
+# Python's str.isspace() characters: the row path strips them, so a vouched value must not start or end with one
+_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+# ISO times that datetime.fromisoformat and DuckDB read alike (years 1900-2999 keep astimezone in range)
+_ISO = (r"^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+        r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$")
+_DEC = r"^[0-9]{1,20}(\.[0-9]{1,12})?$"
+_INT = r"^[0-9]{1,18}$"
+_NULLS = "('', 'None', 'none', 'null', 'NULL')"  # litellm_spend._NULLS, exact (edge spaces go to the row path)
+_FIELD_LIMIT = 131072  # csv.field_size_limit(): a longer line may hold a field the csv module refuses
+_ROW_SQL = f"""
+SELECT
+  request_id IS NOT NULL AND request_id NOT IN {_NULLS}
+    AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
+  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN TRY_CAST("startTime" AS TIMESTAMPTZ) END AS occurred,
+  CASE WHEN length("startTime") > 19 AND substr("startTime", -6, 1) IN ('+', '-')
+            AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,
+  "endTime" IS NULL OR "endTime" IN {_NULLS}
+    OR (regexp_matches("endTime", '{_ISO}') AND TRY_CAST("endTime" AS TIMESTAMPTZ) IS NOT NULL) AS end_ok,
+  spend IS NULL OR spend IN {_NULLS} AS spend_null,
+  CASE WHEN regexp_matches(spend, '{_DEC}') THEN CAST(spend AS DECIMAL(38, 12)) END AS spend,
+  CASE WHEN prompt_tokens IS NULL OR prompt_tokens IN {_NULLS} THEN 0
+       WHEN regexp_matches(prompt_tokens, '{_INT}') THEN CAST(prompt_tokens AS BIGINT) END AS prompt,
+  CASE WHEN completion_tokens IS NULL OR completion_tokens IN {_NULLS} THEN 0
+       WHEN regexp_matches(completion_tokens, '{_INT}') THEN CAST(completion_tokens AS BIGINT) END AS completion
+FROM blk
+"""
+_ID_SQL = "SELECT left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id FROM ids"
+
+
+# ---------------------------------------------------------------- per distinct combination
+def _facts(item: dict[str, Any], ctx: ParseContext) -> dict[str, Any] | None:
+    """The row path's results for one combination of the low-cardinality fields; None when any of them raises."""
+    try:
+        metadata = ls._json(item.get("metadata"), "metadata", dict)
+        tags = ls._json(item.get("request_tags"), "request_tags", list)
+        model, failed = ls._model_failed(item, metadata)
+        if not model and not failed:
+            return None
+        details = ls._details(metadata)
+        labels = ls._labels(item, metadata, tags)
+        alias = ls._text(metadata.get("user_api_key_alias"))
+        status_code = ls._status_code(metadata, failed)
+    except BadValue:
+        return None
+    if max(details) >= 10**18:  # keeps the token arithmetic inside int64
+        return None
+    cache_hit = ls._text(item.get("cache_hit")).lower() == "true"
+    out: dict[str, Any] = {
+        "ok": True,
+        "failed": failed,
+        "cache_hit": cache_hit,
+        "model": model or None,
+        "provider": ls._text(item.get("custom_llm_provider")) or "litellm",
+        "route": ls._text(item.get("call_type")) or None,
+        "status_code": status_code,
+        "status_class": status_class(status_code),
+        "is_stream": ls._is_stream(item, metadata),
+        "has_alias": bool(alias),
+        "alias": safe_name(alias, ctx.secret_pattern) or None if alias else None,
+        "requests": 0 if failed or cache_hit else 1,
+    }
+    out.update({lab: labels.get(lab) for lab in LABELS})
+    out.update(dict(zip(METER_DETAILS, details, strict=True)))
+    return out
+
+
+_FACT_TYPES = {"ok": pa.bool_(), "failed": pa.bool_(), "cache_hit": pa.bool_(), "model": pa.string(),
+               "provider": pa.string(), "route": pa.string(), "status_code": pa.int64(),
+               "status_class": pa.string(), "is_stream": pa.bool_(), "has_alias": pa.bool_(), "alias": pa.string(),
+               "requests": pa.int64(), **{lab: pa.string() for lab in LABELS},
+               **{m: pa.int64() for m in METER_DETAILS}}
+
+
+def _codes(table: pa.Table, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(combination index per row, a representative row per combination) of the named text columns."""
+    code = np.zeros(table.num_rows, np.int64)
+    width = 1
+    for name in names:
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        uniq = pc.unique(col)
+        idx = pc.index_in(col, uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+        if width * len(uniq) >= 1 << 40:
+            _, code = np.unique(code, return_inverse=True)
+            code = code.reshape(-1).astype(np.int64)
+            width = int(code.max()) + 1
+        code = code * len(uniq) + idx
+        width *= max(len(uniq), 1)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return inverse.reshape(-1), first
+
+
+def _combo_facts(table: pa.Table, ctx: ParseContext) -> pa.Table:
+    """One row of facts per record, from one Python evaluation per distinct combination."""
+    inverse, first = _codes(table, COMBO)
+    present = [c for c in COMBO if c in table.column_names]
+    reps = table.select(present).take(pa.array(first, pa.int64())).to_pylist()
+    rows = []
+    for item in reps:
+        facts = _facts(item, ctx)
+        rows.append(facts if facts is not None else {"ok": False})
+    facts_table = pa.Table.from_pylist(rows, schema=pa.schema(list(_FACT_TYPES.items())))
+    return facts_table.take(pa.array(inverse, pa.int64()))
+
+
+# ---------------------------------------------------------------- a block of records
+def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array, ctx: ParseContext,
+              slow_item: Callable[[int], Any]) -> UsageChunk:
+    """Rows of one block (text columns named after the SpendLogs fields): bulk where certain, the row path for the
+    rest (`slow_item(i)` gives record i as the row path reads it)."""
+    n = table.num_rows
+    cols = {f: table.column(f) if f in table.column_names else pa.nulls(n, pa.string()) for f in SCALAR}
+    con.register("blk", vector.scan_batches(pa.table(cols)))
+    try:
+        typed = con.sql(_ROW_SQL).to_arrow_table()
+    finally:
+        con.unregister("blk")
+    facts = _combo_facts(table, ctx)
+    prompt = typed.column("prompt")
+    completion = typed.column("completion")
+    uncached = pc.subtract(pc.subtract(pc.subtract(prompt, facts.column("cached")), facts.column("cache_write")),
+                           facts.column("audio_in"))
+    text_out = pc.subtract(pc.subtract(completion, facts.column("reasoning")), facts.column("audio_out"))
+    checks = [
+        facts.column("ok"), typed.column("rid_ok"), pc.is_valid(typed.column("occurred")), typed.column("end_ok"),
+        pc.or_(typed.column("spend_null"), pc.and_(pc.is_valid(typed.column("spend")),
+                                                    pc.greater_equal(typed.column("spend"), 0))),
+        pc.greater_equal(uncached, 0), pc.greater_equal(text_out, 0),
+    ]
+    ok = checks[0]
+    for check in checks[1:]:
+        ok = pc.and_kleene(ok, check)
+    ok_np = np.asarray(ok.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    builder = RowBuilder(ctx)
+    numbers_list = numbers.to_pylist()
+    for i in np.flatnonzero(~ok_np).tolist():
+        try:
+            row = ls._row(slow_item(i), ctx)
+        except BadValue as exc:
+            builder.reject(numbers_list[i], exc)
+        else:
+            row["source_record"] = numbers_list[i]
+            builder.add(row)
+
+    mask = pa.array(ok_np)
+    good_facts = facts.filter(mask)
+    good = typed.filter(mask)
+    m = good.num_rows
+    parts = []
+    if m:
+        rid = cols["request_id"].filter(mask)
+        con.register("ids", vector.scan_batches(pa.table({"request_id": rid})))
+        try:
+            record_ids = con.sql(_ID_SQL).to_arrow_table().column(0)
+        finally:
+            con.unregister("ids")
+        # key name: the metadata's alias, else the (hashed) virtual key, once per distinct value
+        key_name = good_facts.column("alias")
+        no_alias = pc.invert(good_facts.column("has_alias"))
+        if pc.any(no_alias).as_py():
+            keys = cols["api_key"].filter(mask)
+            distinct = pc.unique(keys)
+            named = pa.array([safe_name(ls._text(v), ctx.secret_pattern) or None for v in distinct.to_pylist()],
+                             pa.string())
+            by_key = pc.take(named, pc.index_in(keys, distinct))
+            key_name = pc.if_else(no_alias, by_key, key_name)
+        cache_hit = good_facts.column("cache_hit")
+        zero = pa.scalar(0, pa.int64())
+
+        def meter(values: Any) -> Any:
+            return pc.if_else(cache_hit, zero, values)
+
+        spend = good.column("spend")
+        out = {
+            "record_id": record_ids,
+            "source_record": numbers.filter(mask),
+            "record_kind": pc.if_else(good_facts.column("failed"), "error", "consume"),
+            "occurred_at": good.column("occurred"),
+            "original_offset": good.column("offs"),
+            "provider": good_facts.column("provider"),
+            "model_reported": good_facts.column("model"),
+            "route_family": good_facts.column("route"),
+            "status_code": good_facts.column("status_code"),
+            "status_class": good_facts.column("status_class"),
+            "is_stream": good_facts.column("is_stream"),
+            "api_key_name": key_name,
+            **{lab: good_facts.column(lab) for lab in LABELS},
+            "input_tokens": meter(uncached.filter(mask)),
+            "cached_input_tokens": meter(good_facts.column("cached")),
+            "cache_write_tokens": meter(good_facts.column("cache_write")),
+            "output_tokens": meter(text_out.filter(mask)),
+            "reasoning_tokens": meter(good_facts.column("reasoning")),
+            "audio_input_tokens": meter(good_facts.column("audio_in")),
+            "audio_output_tokens": meter(good_facts.column("audio_out")),
+            "requests": good_facts.column("requests"),
+            "provider_reported_cost": spend,
+            "provider_reported_currency": pc.if_else(pc.is_valid(spend), "USD", pa.scalar(None, pa.string())),
+        }
+        defaults = {"attempt": pa.scalar(1, pa.int64()), "is_retry": pa.scalar(False), "is_partial": pa.scalar(False),
+                    "usage_origin": pa.scalar("computed-by-litellm")}
+        columns = []
+        for field in USAGE_SCHEMA:
+            if field.name in out:
+                columns.append(pc.cast(out[field.name], field.type))
+            elif field.name in defaults:
+                columns.append(pa.repeat(defaults[field.name], m).cast(field.type))
+            else:
+                columns.append(pa.nulls(m, field.type))
+        parts.append(pa.Table.from_arrays(columns, schema=USAGE_SCHEMA))
+    if builder.rows:
+        parts.append(to_table(builder.rows))
+    result = pa.concat_tables(parts) if parts else USAGE_SCHEMA.empty_table()
+    if len(parts) > 1:
+        result = result.take(pc.sort_indices(result.column("source_record")))
+    result = sanitize_table(result, ctx.secret_pattern)
+    errors = sorted(builder.errors, key=lambda e: e.record)
+    return UsageChunk(result, errors, result.num_rows + len(errors))
+
+
+# ---------------------------------------------------------------- CSV
+def _block_bytes(ctx: ParseContext) -> int:
+    """16 MiB blocks; smaller chunk sizes (tests) cut proportionally smaller blocks so block edges get exercised."""
+    return 16 << 20 if ctx.chunk_rows >= CHUNK_ROWS else max(256, ctx.chunk_rows * 48)
+
+
+def _header(path: Path) -> tuple[list[str], int] | None:
+    """The header's names and the byte offset where data starts, when the header is one plain line."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20)
+    if not first.endswith(b"\n"):
+        return None
+    line = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
+    body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    if b"\r" in body:
+        return None
+    try:
+        names = next(csv.reader([body.decode("utf-8")]), None)
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if not names or len(set(names)) != len(names) or any(r not in names for r in ls._REQUIRED):
+        return None
+    if body.count(b'"') % 2:
+        return None
+    return names, len(first)
+
+
+def _cut_blocks(path: Path, start: int, size: int) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, block) of whole lines from `start`; the last block may lack its final newline."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        offset = start
+        tail = b""
+        while True:
+            data = handle.read(size)
+            if not data:
+                if tail:
+                    yield offset, tail
+                return
+            data = tail + data if tail else data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                tail = data
+                continue
+            yield offset, data[:cut]
+            offset += cut
+            tail = data[cut:]
+
+
+def _max_line(block: bytes) -> int:
+    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+    if not len(ends):
+        return len(block)
+    return int(max(ends[0] + 1, np.diff(ends).max(initial=0), len(block) - ends[-1] - 1))
+
+
+def _dict_rows(text: str, names: list[str], base: int, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The row path's csv.DictReader over one block that starts at a record boundary (base = lines before it)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=names)
+    try:
+        for row in reader:
+            yield base + reader.line_num, row
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV ({exc})", file=label, record=base + reader.line_num) from None
+
+
+def _row_chunks(records: Iterator[tuple[int, Any]], ctx: ParseContext) -> Iterator[UsageChunk]:
+    builder = RowBuilder(ctx)
+    for number, item in records:
+        try:
+            row = ls._row(item, ctx)
+        except BadValue as exc:
+            builder.reject(number, exc)
+        else:
+            row["source_record"] = number
+            builder.add(row)
+        if builder.full():
+            yield builder.flush()
+    yield from builder.drain()
+
+
+def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    label = ctx.file_label
+    head = _header(path)
+    if head is None:  # an unusual header: the row path reads (or refuses) the file
+        yield from _row_chunks(ls._records(path, label), ctx)
+        return
+    names, start = head
+    wanted = [f for f in FIELDS if f in names]
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+    read = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=4 << 20)
+    parse_opts = pacsv.ParseOptions(newlines_in_values=True)
+    con = vector.connect()
+    line = 1  # lines read so far (the header is line 1)
+    for offset, block in _cut_blocks(path, start, _block_bytes(ctx)):
+        data = block if block.endswith(b"\n") else block + b"\n"
+        try:
+            table = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse_opts,
+                                   convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            table = None
+        if table is None:
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                # the row path's own error message (its byte position): re-read the file from its start
+                yield from _row_chunks(((n, r) for n, r in ls._records(path, label) if n > line), ctx)
+                return
+            yield from _rest(path, offset, names, line, ctx)
+            return
+        lines = data.count(b"\n")
+        last = table.slice(table.num_rows - 1) if table.num_rows else None
+        last_ok = last is not None and not any(
+            "\n" in v or "\r" in v for v in last.to_pylist()[0].values() if isinstance(v, str))
+        if not last_ok and table.num_rows:
+            # the block may end inside a quoted field: the row path reads the rest of the file
+            yield from _rest(path, offset, names, line, ctx)
+            return
+        simple = (table.num_rows == lines and data.count(b"\r") == data.count(b"\r\n")
+                  and _max_line(data) <= _FIELD_LIMIT)
+        if not simple:
+            text = block.decode("utf-8")
+            reader_lines = _count_lines(text)
+            yield from _row_chunks(_dict_rows(text, names, line, label), ctx)
+            line += reader_lines
+            continue
+        numbers = pa.array(np.arange(line + 1, line + 1 + table.num_rows, dtype=np.int64))
+        sub = table.select(wanted)
+
+        def slow_item(i: int, sub: pa.Table = sub) -> dict[str, Any]:
+            return sub.slice(i, 1).to_pylist()[0]
+
+        for piece_start in range(0, table.num_rows, ctx.chunk_rows):
+            piece = sub.slice(piece_start, ctx.chunk_rows)
+            yield run_block(con, piece, numbers.slice(piece_start, ctx.chunk_rows), ctx,
+                            lambda i, p=piece_start: slow_item(p + i))
+        line += lines
+    con.close()
+
+
+def _count_lines(text: str) -> int:
+    """Lines as the csv module counts them when reading a file opened with newline='' (CR, LF, CRLF)."""
+    return len(io.StringIO(text, newline="").readlines())
+
+
+def _rest(path: Path, offset: int, names: list[str], line: int, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """The row path from a record boundary at byte `offset` (after `line` lines) to the end of the file."""
+    label = ctx.file_label
+    with open(path, "rb") as raw:
+        raw.seek(offset)
+        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.DictReader(handle, fieldnames=names)
+
+        def records() -> Iterator[tuple[int, Any]]:
+            try:
+                for row in reader:
+                    yield line + reader.line_num, row
+            except csv.Error as exc:
+                raise InputError(f"unreadable CSV ({exc})", file=label, record=line + reader.line_num) from None
+
+        done = line
+        try:
+            for chunk in _row_chunks(records(), ctx):
+                done = line + reader.line_num
+                yield chunk
+        except UnicodeDecodeError:
+            pass
+        else:
+            return
+    # text that is not UTF-8 further on: the row path's own message, from the file's start
+    yield from _row_chunks(((n, r) for n, r in ls._records(path, label) if n > done), ctx)
