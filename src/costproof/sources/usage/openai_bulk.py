@@ -15,10 +15,12 @@ import functools
 import io
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -29,7 +31,6 @@ from costproof.sources.usage import vector
 from costproof.sources.usage.base import (
     _LABEL_ALIASES,
     USAGE_SCHEMA,
-    Occurrences,
     ParseContext,
     UsageChunk,
     normalize_environment,
@@ -133,48 +134,113 @@ def _keys(value: Any, out: set[str]) -> None:
             _keys(v, out)
 
 
-def _sample_names(lines: list[bytes]) -> set[str]:
+def _sample_names(block: Block) -> set[str]:
     """Key names used by a spread of the block's lines (only decides which fields are parsed, not correctness)."""
     import json
 
     found: set[str] = set()
-    step = max(1, len(lines) // _SAMPLE)
-    for line in lines[::step]:
+    step = max(1, len(block) // _SAMPLE)
+    for i in range(0, len(block), step):
         try:
-            _keys(json.loads(line), found)
+            _keys(json.loads(block.line(i)), found)
         except (ValueError, UnicodeDecodeError, RecursionError):
             continue
     return found  # a failing piece this small goes to the row path whole
 
 
-def line_blocks(path: Path, size: int) -> Iterator[tuple[list[int], list[bytes]]]:
-    """(line numbers, lines) of up to `size` non-blank lines, streamed (a BOM on line 1 is dropped)."""
-    numbers: list[int] = []
-    lines: list[bytes] = []
-    number = 0
-    tail = b""
+class Block:
+    """Up to `size` lines of the file as one buffer: the non-blank lines' numbers, bounds and Arrow view."""
+
+    __slots__ = ("buf", "starts", "ends", "numbers", "binary", "raw")
+
+    def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, contiguous: bool
+                 ) -> None:
+        self.buf = buf
+        self.starts = starts
+        self.ends = ends
+        self.numbers = numbers
+        n = len(starts)
+        if contiguous and n:
+            # each value is its line and the newline after it (which no check below looks at)
+            offsets = np.append(starts, ends[-1]).astype(np.int64)
+            self.raw: pa.Buffer | None = pa.py_buffer(buf).slice(int(starts[0]), int(ends[-1] - starts[0]))
+        else:
+            offsets = np.empty(2 * n, np.int64)
+            self.raw = None
+        data = pa.py_buffer(buf)
+        if contiguous or not n:
+            self.binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), data]) \
+                if n else pa.array([], pa.large_binary())
+        else:
+            self.binary = pa.array([self.line(i) for i in range(n)], pa.large_binary())
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def line(self, i: int) -> bytes:
+        return self.buf[self.starts[i]:self.ends[i]]
+
+    def lines(self) -> list[bytes]:
+        return [self.buf[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True)]
+
+
+_BLANK = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def line_blocks(path: Path, size: int) -> Iterator[Block]:
+    """Blocks of up to `size` lines (blank lines skipped, never counted), streamed (a BOM on line 1 is dropped)."""
+    number = 0  # lines before the block
+    pending = b""
+    eof = False
     with open(path, "rb") as handle:
         while True:
-            block = handle.read(1 << 24)
-            if not block:
-                pieces = [tail] if tail else []
+            parts = [pending]
+            count = pending.count(b"\n")
+            while count < size and not eof:
+                piece = handle.read(1 << 24)
+                if not piece:
+                    eof = True
+                    break
+                parts.append(piece)
+                count += piece.count(b"\n")
+            buf = b"".join(parts) if len(parts) > 1 else parts[0]
+            if not buf:
+                return
+            nl = np.flatnonzero(np.frombuffer(buf, np.uint8) == 10)
+            if len(nl) >= size:
+                ends = nl[:size]
+                pending = buf[int(ends[-1]) + 1:]
+            elif eof:
+                ends = nl if len(nl) and nl[-1] == len(buf) - 1 else np.append(nl, len(buf))
+                pending = b""
+            else:  # not reached: the loop above reads on until `size` line ends or the end of the file
+                raise AssertionError("line_blocks")
+            starts = np.empty(len(ends), np.int64)
+            starts[0] = 0
+            starts[1:] = ends[:-1] + 1
+            if number == 0 and buf.startswith(b"\xef\xbb\xbf"):
+                starts[0] = 3
+            numbers = np.arange(number + 1, number + 1 + len(ends), dtype=np.int64)
+            number += len(ends)
+            # a line starting with `{` is not blank; the others are looked at one by one
+            arr = np.frombuffer(buf, np.uint8)
+            lengths = ends - starts
+            first = np.where(lengths > 0, arr[np.minimum(starts, len(buf) - 1)], 0)
+            odd = np.flatnonzero(first != 123)
+            keep = None
+            if len(odd):
+                blank = [int(i) for i in odd.tolist() if not buf[starts[i]:ends[i]].strip()]
+                if blank:
+                    keep = np.ones(len(ends), bool)
+                    keep[blank] = False
+            if keep is not None:
+                block = Block(buf, starts[keep], ends[keep], numbers[keep], False)
             else:
-                pieces = (tail + block).split(b"\n")
-                tail = pieces.pop()
-            for line in pieces:
-                number += 1
-                if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                if line.strip():
-                    numbers.append(number)
-                    lines.append(line)
-                    if len(lines) >= size:
-                        yield numbers, lines
-                        numbers, lines = [], []
-            if not block:
-                break
-    if lines:
-        yield numbers, lines
+                block = Block(buf, starts, ends, numbers, True)
+            if len(block):
+                yield block
+            if eof and not pending:
+                return
 
 
 def _parse(lines: list[bytes], at: list[int], options: pajson.ParseOptions) -> tuple[list[pa.Table], list[int],
@@ -201,16 +267,26 @@ def _parse(lines: list[bytes], at: list[int], options: pajson.ParseOptions) -> t
     return tables, done, failed
 
 
-def _flat(table: pa.Table) -> pa.Table:
-    """Nested columns as flat `a__b__c` columns, with `__v` validity flags for the structs whose presence counts."""
+def _flat(table: pa.Table) -> tuple[pa.Table, frozenset[str], frozenset[str]]:
+    """Nested columns as flat `a__b__c` columns, with `__v` validity flags for the structs whose presence counts.
+
+    Columns that are null (or false) on every row are left out and validity flags true on every row are named
+    apart, so that the SQL for the block reads them as constants and DuckDB folds them away."""
     cols: dict[str, Any] = {}
+    trues: set[str] = set()
     valid = {"response", "response.body", "body", "usage", "response.usage", "response.body.usage", "body.usage",
              "error", "response.error", "response.body.error", "body.error"}
 
     def walk(name: str, array: pa.ChunkedArray) -> None:
         key = name.replace(".", "__")
+        if array.null_count == len(array):
+            return
         if name in valid:
-            cols[key + "__v"] = pc.is_valid(array)
+            flag = pc.is_valid(array)
+            if array.null_count == 0:
+                trues.add(key + "__v")
+            else:
+                cols[key + "__v"] = flag
         if pa.types.is_struct(array.type):
             for i in range(array.type.num_fields):
                 child = array.type.field(i)
@@ -220,10 +296,13 @@ def _flat(table: pa.Table) -> pa.Table:
 
     for field in table.schema:
         walk(field.name, table.column(field.name))
-    return pa.table(cols)
+    if not cols:
+        cols["__none"] = pa.nulls(table.num_rows, pa.bool_())
+    return pa.table(cols), frozenset(cols), frozenset(trues)
 
 
 _AVAIL: set[str] = set()  # flat columns of the block's schema while its SQL is generated
+_TRUE: set[str] = set()  # validity flags true on every row of the block
 
 
 def _duck(t: pa.DataType) -> str:
@@ -253,6 +332,8 @@ _TYPES = _flat_types(SCHEMA)
 
 def _c(name: str) -> str:
     flat = name.replace(".", "__")
+    if flat in _TRUE:
+        return "true"
     if flat in _AVAIL:
         return '"' + flat + '"'
     return f"CAST(NULL AS {_TYPES[flat]})"
@@ -272,9 +353,11 @@ def _body(field: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def record_sql(label_counts: str, avail: frozenset[str]) -> str:
+def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] = frozenset()) -> str:
     _AVAIL.clear()
     _AVAIL.update(avail)
+    _TRUE.clear()
+    _TRUE.update(trues)
     u = {k: _body(f"usage.{k}") for k in (*_TOKEN_KEYS, "cost")}
     d = {f"{p}.{k}": _body(f"usage.{p}.{k}") for p, ks in (("prompt_tokens_details", ("cached_tokens",
          "audio_tokens", "cache_creation_tokens")), ("completion_tokens_details", ("reasoning_tokens",
@@ -457,96 +540,200 @@ def record_sql(label_counts: str, avail: frozenset[str]) -> str:
     """
 
 
-def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[bytes], ctx: ParseContext,
-              seen: Occurrences, slow_row: Callable[[int, bytes], dict[str, Any] | RowError | None],
-              identity_key: Callable[[tuple[Any, ...]], str], record_id_of: Callable[[str, int], str],
-              provider: str) -> UsageChunk:
-    """One block of lines: bulk rows where certain, the row path (in record order) for the rest."""
-    n = len(lines)
-    slow: set[int] = set()
-    try:
-        b"\n".join(lines).decode("utf-8")
-    except UnicodeDecodeError:
-        for i, line in enumerate(lines):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                slow.add(i)
-    binary = pa.array(lines, pa.binary())
-    texts = binary.cast(pa.string()) if not slow else pa.array(
-        [b"" if i in slow else line for i, line in enumerate(lines)], pa.binary()).cast(pa.string())
-    names = _sample_names(lines) & _ALL_NAMES
-    if "choices" in names:
-        names.add("finish_reason")
-    keep = frozenset(names)
-    options, guard = _plan(keep)
-    # one pass: label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse;
-    # a line is vouched for only when this count equals the label fields it parsed (see record_sql)
-    pattern = f"{_LABEL_KEY}|{_SUSPECT}" if guard is None else f"{_LABEL_KEY}|{_SUSPECT}|{guard}"
-    counts = pc.count_substring_regex(texts, pattern)
-    at = [i for i in range(n) if i not in slow] if slow else list(range(n))
-    tables, done, failed = _parse(lines, at, options)
-    slow.update(failed)
-    result = None
-    if done:
-        parsed = pa.concat_tables(tables)
-        flat = _flat(parsed)
-        lc = counts if done == list(range(n)) else counts.take(pa.array(done, pa.int64()))
-        flat = flat.append_column("rn", pa.array(done, pa.int64())).append_column("lc", lc)
-        con.register("blk", vector.scan_batches(flat))
+class Numbering:
+    """Occurrence numbers and record ids, in record order, exactly as base.Occurrences numbers identity keys (the
+    same limit, forgetting every identity when a new one arrives at the limit), but by the block in DuckDB: the
+    state is a table of (identity key, count) of at most `limit` rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: int) -> None:
+        self.con = con
+        self.limit = limit
+        self.size = 0
+        self.state = pa.table({"k": pa.array([], pa.string()), "c": pa.array([], pa.int64())})
+
+    def record_ids(self, keys: pa.Array) -> pa.Array:
+        """The record ids (sha256 of key, unit separator, occurrence; 24 hex digits) of keys in record order."""
+        keys = keys.cast(pa.string())
+        occ = np.empty(len(keys), np.int64)
+        start = 0
+        while start < len(keys):
+            start = self._segment(keys, start, occ)
+        self.con.register("occ_ids", vector.scan_batches(pa.table({
+            "p": pa.array(np.arange(len(keys), dtype=np.int64)), "k": keys, "o": pa.array(occ)})))
         try:
-            result = con.sql(record_sql("blk", frozenset(flat.column_names)) + " ORDER BY rn").to_arrow_table()
+            return self.con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) AS id FROM occ_ids "
+                                "ORDER BY p").to_arrow_table().column(0).combine_chunks()
+        finally:
+            self.con.unregister("occ_ids")
+
+    def _segment(self, keys: pa.Array, start: int, occ: np.ndarray) -> int:
+        """Number keys[start:] up to the first new identity that finds the state full; where to go on from."""
+        part = keys.slice(start)
+        con = self.con
+        con.register("occ_keys", vector.scan_batches(pa.table({
+            "p": pa.array(np.arange(len(part), dtype=np.int64)), "k": part})))
+        con.register("occ_state", self.state)
+        try:
+            got = con.sql("SELECT r, prev FROM (SELECT p, row_number() OVER (PARTITION BY q.k ORDER BY p) AS r, "
+                          "s.c AS prev FROM occ_keys q LEFT JOIN occ_state s ON q.k = s.k) ORDER BY p"
+                          ).to_arrow_table()
+        finally:
+            con.unregister("occ_keys")
+            con.unregister("occ_state")
+        r = got.column("r").to_numpy()
+        prev_col = got.column("prev")
+        fresh = prev_col.is_null().to_numpy(zero_copy_only=False)
+        prev = prev_col.fill_null(0).to_numpy()
+        new = fresh & (r == 1)  # an identity the state does not hold: the state grows by one
+        room = self.limit - self.size  # new identities that still fit; the next one empties the state first
+        cum = np.cumsum(new)
+        cut = int(np.searchsorted(cum, room + 1)) if len(cum) and cum[-1] > room else len(part)
+        occ[start:start + cut] = prev[:cut] + r[:cut]
+        seg = pa.table({"k": part.slice(0, cut), "o": pa.array(occ[start:start + cut])})
+        con.register("occ_seg", seg)
+        con.register("occ_state", self.state)
+        try:
+            self.state = con.sql("SELECT k, c FROM occ_state ANTI JOIN (SELECT DISTINCT k FROM occ_seg) USING (k) "
+                                 "UNION ALL SELECT k, max(o) AS c FROM occ_seg GROUP BY k").to_arrow_table()
+        finally:
+            con.unregister("occ_seg")
+            con.unregister("occ_state")
+        self.size = self.state.num_rows
+        if cut < len(part):
+            self.state = self.state.slice(0, 0)
+            self.size = 0
+        return start + cut
+
+
+def _utf8(block: Block) -> tuple[pa.Array, set[int]]:
+    """The lines as text, and the lines that are not UTF-8 (their text is empty)."""
+    try:
+        return block.binary.cast(pa.large_string()), set()
+    except pa.ArrowInvalid:
+        pass
+    lines = block.lines()
+    slow: set[int] = set()
+    for i, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            slow.add(i)
+    texts = pa.array([b"" if i in slow else line for i, line in enumerate(lines)], pa.large_binary())
+    return texts.cast(pa.large_string()), slow
+
+
+class Prepared:
+    """A block with what needs no state from earlier blocks: its text checks, and its lines parsed and flattened."""
+
+    __slots__ = ("block", "slow", "flat", "avail", "trues")
+
+    def __init__(self, block: Block) -> None:
+        self.block = block
+        n = len(block)
+        texts, slow = _utf8(block)
+        names = _sample_names(block) & _ALL_NAMES
+        if "choices" in names:
+            names.add("finish_reason")
+        options, guard = _plan(frozenset(names))
+        # one pass: label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse;
+        # a line is vouched for only when this count equals the label fields it parsed (see record_sql)
+        pattern = f"{_LABEL_KEY}|{_SUSPECT}" if guard is None else f"{_LABEL_KEY}|{_SUSPECT}|{guard}"
+        counts = pc.count_substring_regex(texts, pattern)
+        tables: list[pa.Table] = []
+        done: list[int] | None = None
+        if not slow and block.raw is not None:  # the block's bytes as they are: one parse, no copy
+            try:
+                table = pajson.read_json(pa.BufferReader(block.raw), read_options=_READ, parse_options=options)
+                if table.num_rows == n:
+                    tables = [table]
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        if not tables:
+            at = [i for i in range(n) if i not in slow] if slow else list(range(n))
+            tables, done, failed = _parse(block.lines(), at, options)
+            slow.update(failed)
+        self.slow = slow
+        self.flat: pa.Table | None = None
+        self.avail: frozenset[str] = frozenset()
+        self.trues: frozenset[str] = frozenset()
+        if tables:
+            flat, self.avail, self.trues = _flat(pa.concat_tables(tables))
+            lc = counts if done is None else counts.take(pa.array(done, pa.int64()))
+            rn = pa.array(np.arange(n, dtype=np.int64)) if done is None else pa.array(done, pa.int64())
+            self.flat = vector.scan_batches(flat.append_column("rn", rn).append_column("lc", lc))
+
+
+def prepared_blocks(path: Path, size: int) -> Iterator[Prepared]:
+    """The file's blocks, each prepared on a worker thread while the one before it is turned into rows."""
+    blocks = line_blocks(path, size)
+
+    def following() -> Prepared | None:
+        block = next(blocks, None)
+        return None if block is None else Prepared(block)
+
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(following)
+        while True:
+            prepared = ahead.result()
+            if prepared is None:
+                return
+            ahead = pool.submit(following)
+            yield prepared
+
+
+def run_block(con: duckdb.DuckDBPyConnection, prepared: Prepared, ctx: ParseContext, numbering: Numbering,
+              slow_row: Callable[[int, bytes, bool], dict[str, Any] | RowError | None],
+              identity_key: Callable[[tuple[Any, ...]], str], provider: str) -> UsageChunk:
+    """One block of lines: bulk rows where certain, the row path (in record order) for the rest."""
+    block = prepared.block
+    n = len(block)
+    numbers = block.numbers
+    slow = prepared.slow
+    result = None
+    if prepared.flat is not None:
+        con.register("blk", prepared.flat)
+        try:
+            result = con.sql(record_sql("blk", prepared.avail, prepared.trues) + " ORDER BY rn").to_arrow_table()
         finally:
             con.unregister("blk")
         ok = result.column("ok").fill_null(False)
-        slow.update(i for i, flag in zip(result.column("rn").to_pylist(), ok.to_pylist(), strict=True) if not flag)
-        result = result.filter(ok)
+        if not pc.all(ok).as_py():
+            bad = pc.filter(result.column("rn"), pc.invert(ok))
+            slow.update(bad.to_pylist())
+            result = result.filter(ok)
     # the row path, in record order
     errors: list[RowError] = []
     slow_rows: dict[int, dict[str, Any]] = {}
-    first_good = min((i for i in range(n) if i not in slow), default=n)
+    first_good = 0
+    while first_good < n and first_good in slow:
+        first_good += 1
     for i in sorted(slow):
-        out = slow_row(numbers[i], lines[i], i > first_good)  # type: ignore[call-arg]
+        out = slow_row(int(numbers[i]), block.line(i), i > first_good)
         if isinstance(out, RowError):
             errors.append(out)
         elif out is not None:
             slow_rows[i] = out
-    good_rn: list[int] = result.column("rn").to_pylist() if result is not None else []
-    keys: list[str] = []
-    good = result
-    if good is not None and good.num_rows:
-        keys, good = _good_keys(good, ctx)
-    # occurrences in record order across bulk and row-path records
-    occ: list[int] = []
-    rows_out: list[dict[str, Any]] = []
-    gi = 0
+    good = result if result is not None and result.num_rows else None
     slow_order = sorted(slow_rows)
-    si = 0
-    while gi < len(good_rn) or si < len(slow_order):
-        if si >= len(slow_order) or (gi < len(good_rn) and good_rn[gi] < slow_order[si]):
-            occ.append(seen.next_key(keys[gi]))
-            gi += 1
-        else:
-            i = slow_order[si]
-            r = slow_rows[i]
-            key = identity_key(r.pop("_identity"))
-            r["record_id"] = record_id_of(key, seen.next_key(key))
-            r["source_record"] = numbers[i]
-            rows_out.append(r)
-            si += 1
+    slow_keys = [identity_key(slow_rows[i].pop("_identity")) for i in slow_order]
     parts = []
-    if good is not None and good.num_rows:
-        con.register("g", vector.scan_batches(pa.table({"i": pa.array(range(len(keys)), pa.int64()), "k": keys,
-                                                        "o": pa.array(occ, pa.int64())})))
-        try:
-            ids = con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) FROM g ORDER BY i"
-                          ).to_arrow_table().column(0)
-        finally:
-            con.unregister("g")
+    if good is not None:
+        keys, good = _good_keys(good, ctx)
+        good_rn = good.column("rn").combine_chunks()
+        if slow_keys:  # occurrences run in record order across bulk and row-path records
+            all_rn = pa.concat_arrays([good_rn, pa.array(slow_order, pa.int64())])
+            order = pc.sort_indices(all_rn)
+            ids = numbering.record_ids(pc.take(pa.concat_arrays([keys, pa.array(slow_keys, pa.string())]), order))
+            back = pc.sort_indices(order)  # position in record order of each input
+            good_ids = pc.take(ids, back.slice(0, len(good_rn)))
+            slow_ids = pc.take(ids, back.slice(len(good_rn))).to_pylist()
+        else:
+            good_ids = numbering.record_ids(keys)
+            slow_ids = []
         m = good.num_rows
-        source = pa.array([numbers[i] for i in good_rn], pa.int64())
+        source = pa.array(numbers[good_rn.to_numpy()])
         cols = {
-            "record_id": ids, "import_id": pa.nulls(m, pa.string()), "source_record": source,
+            "record_id": good_ids, "import_id": pa.nulls(m, pa.string()), "source_record": source,
             "provider": pc.fill_null(good.column("provider"), provider),
             "attempt": pa.repeat(pa.scalar(1), m), "is_retry": pa.repeat(pa.scalar(False), m),
             "images": pa.nulls(m, pa.int64()), "seconds": pa.nulls(m, pa.int64()),
@@ -554,6 +741,14 @@ def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[by
         }
         parts.append(pa.table({name: cols[name] if name in cols else good.column(name)
                                for name in USAGE_SCHEMA.names}).cast(USAGE_SCHEMA))
+    else:
+        slow_ids = numbering.record_ids(pa.array(slow_keys, pa.string())).to_pylist() if slow_keys else []
+    rows_out: list[dict[str, Any]] = []
+    for i, rid in zip(slow_order, slow_ids, strict=True):
+        r = slow_rows[i]
+        r["record_id"] = rid
+        r["source_record"] = int(numbers[i])
+        rows_out.append(r)
     if rows_out:
         parts.append(to_table(rows_out))
     table = pa.concat_tables(parts) if parts else USAGE_SCHEMA.empty_table()
@@ -564,7 +759,7 @@ def run_block(con: duckdb.DuckDBPyConnection, numbers: list[int], lines: list[by
     return UsageChunk(table, errors, table.num_rows + len(errors))
 
 
-def _good_keys(good: pa.Table, ctx: ParseContext) -> tuple[list[str], pa.Table]:
+def _good_keys(good: pa.Table, ctx: ParseContext) -> tuple[pa.Array, pa.Table]:
     """Identity keys (as the row path's identity_key) after hashing key-like names and normalizing environments."""
     names = good.column("api_key_name")
     distinct = pc.unique(names).to_pylist()
@@ -584,7 +779,7 @@ def _good_keys(good: pa.Table, ctx: ParseContext) -> tuple[list[str], pa.Table]:
     with_tokens = pc.binary_join_element_wise("openai-jsonl", *head, *tokens, "\x1f")
     without = pc.binary_join_element_wise("openai-jsonl", *head, "\x1f")
     keys = pc.if_else(pc.equal(good.column("usage_origin"), "missing"), without, with_tokens)
-    return keys.to_pylist(), good
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys, good
 
 
-__all__ = ["line_blocks", "run_block"]
+__all__ = ["Numbering", "line_blocks", "prepared_blocks", "run_block"]

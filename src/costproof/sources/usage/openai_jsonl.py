@@ -29,6 +29,8 @@ from costproof.sources.usage.base import (
 )
 
 NAME = "openai-jsonl"
+# distinct identities remembered for occurrence numbers (base.Occurrences' default; the bulk path numbers alike)
+OCCURRENCE_LIMIT = Occurrences().limit
 _loads = json.JSONDecoder(parse_float=Decimal).decode
 # where a logger puts the caller's request id, the time and the HTTP status
 _REQUEST_ID_KEYS = ("request_id", "x_request_id", "x-request-id", "client_request_id")
@@ -70,7 +72,6 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         return
     from costproof.sources.usage import openai_bulk
 
-    seen = Occurrences()
     state = {"any": False}
 
     def slow(number: int, line: bytes, earlier_ok: bool) -> dict[str, Any] | RowError | None:
@@ -82,10 +83,11 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     provider = ctx.options.get("provider") or "openai-compatible"
+    numbering = openai_bulk.Numbering(con, OCCURRENCE_LIMIT)
     try:
-        for numbers, lines in openai_bulk.line_blocks(Path(path), ctx.chunk_rows):
-            chunk = openai_bulk.run_block(con, numbers, lines, ctx, seen, slow, identity_key, record_id_of, provider)
-            if chunk.table.num_rows or len(chunk.errors) < len(lines):
+        for prepared in openai_bulk.prepared_blocks(Path(path), ctx.chunk_rows):
+            chunk = openai_bulk.run_block(con, prepared, ctx, numbering, slow, identity_key, provider)
+            if chunk.table.num_rows or len(chunk.errors) < len(prepared.block):
                 state["any"] = True
             yield chunk
     finally:
@@ -97,7 +99,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
 def parse_rows(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     """The row path: one line at a time in Python."""
     builder = RowBuilder(ctx)
-    seen = Occurrences()
+    seen = Occurrences(OCCURRENCE_LIMIT)
     any_line = False
     for number, line in iter_lines(path):
         is_json, out = _line(number, line, ctx, any_line)
