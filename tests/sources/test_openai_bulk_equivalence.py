@@ -200,3 +200,46 @@ def test_numeric_model_and_huge_token_count_are_quarantined_or_kept_as_text(tmp_
         assert records == 3 and table.column("model_reported").to_pylist() == ["gpt-4o", "4"]
         assert [(e.record, e.field) for e in errors] == [(3, "usage.prompt_tokens")]
         assert "64-bit" in errors[0].reason
+
+
+@pytest.mark.parametrize(("limit", "chunk_rows"), [(1, 97), (5, 64), (37, 311), (400, 50)])
+def test_occurrence_numbers_forget_like_the_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, limit: int,
+                                                      chunk_rows: int) -> None:
+    """With few identities remembered, the bulk numbering forgets at the same record as base.Occurrences."""
+    rng = random.Random(limit)
+    pool = [json.dumps({"request_id": f"r{k}", "timestamp": "2026-06-01T00:00:00Z",
+                        "response": {"object": "chat.completion", "model": "gpt-4o",
+                                     "usage": {"prompt_tokens": 10, "completion_tokens": k % 3}}})
+            for k in range(60)]
+    lines = [rng.choice(pool[: rng.choice([3, 20, 60])]) for _ in range(1500)]
+    lines[100:110] = _lines(limit, 10)  # a few records the bulk path hands to the row path, numbered in between
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    monkeypatch.setattr(openai_jsonl, "OCCURRENCE_LIMIT", limit)
+    bulk, rows = _both(path, chunk_rows)
+    _assert_same(bulk, rows)
+    ids = rows[0].column("record_id").to_pylist()
+    assert len(set(ids)) < len(ids) if limit < 60 else len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 7, 1000])
+def test_blank_lines_bom_and_no_final_newline(tmp_path: Path, chunk_rows: int) -> None:
+    lines = _lines(11, 40)
+    for at, blank in ((0, ""), (3, "   "), (4, "\t\r"), (9, "\x0b"), (10, "\x0c "), (17, ""), (18, "")):
+        lines.insert(at, blank)
+    path = tmp_path / "gaps.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    bulk, rows = _both(path, chunk_rows)
+    _assert_same(bulk, rows)
+    assert rows[0].num_rows > 20
+    assert max(rows[0].column("source_record").to_pylist() + [e.record for e in rows[1]]) <= len(lines)
+
+
+def test_line_blocks_cut_and_number_lines(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n  \n{"b": 2}\r\n\x0b\n{"c": 3}')
+    from costproof.sources.usage import openai_bulk
+
+    for size in (1, 2, 4, 100):
+        got = [(n, b.line(i)) for b in openai_bulk.line_blocks(path, size) for i, n in enumerate(b.numbers.tolist())]
+        assert got == [(1, b'{"a": 1}'), (4, b'{"b": 2}\r'), (6, b'{"c": 3}')], size
