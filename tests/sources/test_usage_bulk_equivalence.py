@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from costproof.sources.usage import newapi_log, vector
+from costproof.model.errors import InputError
+from costproof.sources.usage import newapi_bulk, newapi_log, vector
 from costproof.sources.usage.base import ParseContext, collect
 
 T0 = 1780272000
@@ -179,3 +181,93 @@ def test_numeric_model_name_is_text_and_huge_tokens_are_quarantined(tmp_path: Pa
     _assert_same(bulk, rows)
     assert rows[0].column("model_reported").to_pylist() == ["gpt-4o", "4"]
     assert [(e.record, e.field) for e in rows[1]] == [(3, "model_name"), (4, "prompt_tokens")]
+
+
+def _pages_file(path: Path, records: list[object], rng: random.Random, extra: str = "") -> None:
+    """Saved API pages, one per line, of random sizes (empty pages too)."""
+    lines, at = [], 0
+    while at < len(records):
+        size = rng.choice([0, 1, 7, 50, 120])
+        page = {"success": True, "message": "", "data": {"page": len(lines) + 1, "items": records[at:at + size],
+                                                         "total": len(records)}}
+        lines.append(json.dumps(page, ensure_ascii=rng.random() < 0.5))
+        at += size
+    if extra:
+        lines.insert(len(lines) // 2, extra)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def _bulk_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the records each bulk chunk typed (so a test sees the bulk path was taken)."""
+    typed: list[int] = []
+    run = newapi_bulk.run_chunk
+
+    def counting(*args: object, **kwargs: object) -> object:
+        out = run(*args, **kwargs)
+        typed.append(out.records)
+        return out
+
+    monkeypatch.setattr(newapi_bulk, "run_chunk", counting)
+    return typed
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_pages_bulk_equals_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seed: int) -> None:
+    """One page per line: the bulk path numbers records across pages as the row path does."""
+    typed = _bulk_chunks(monkeypatch)
+    path = tmp_path / "pages.jsonl"
+    _pages_file(path, _records(seed, 1500), random.Random(seed))
+    bulk, rows = _both(path, 233)
+    _assert_same(bulk, rows)
+    assert sum(typed) == bulk[2] and len(typed) > 5  # all of it in bulk chunks
+    assert len(rows[1]) > 20 and rows[0].num_rows > 800
+
+
+@pytest.mark.parametrize("odd", [
+    '{"success": true, "data": {"items": [{"created_at": 1780272000, "type": 2, "model_name": "x"}]}, '
+    '"data": {"items": [{"created_at": 1780272001, "type": 2, "model_name": "y"}]}}',  # data twice
+    '{"data": {"items": [{"created_at": 1780272000, "type": 2, "model_name": "x"}], '
+    '"items": [{"created_at": 1780272001, "type": 2, "model_name": "y"}]}}',  # items twice
+    '{"data": [{"created_at": 1780272000, "type": 2, "model_name": "gpt-4o"}]}',  # data is the list
+    '{"data": {"items": [{"created_at": 1780272000, "type": 2, "model_name": "x"}]},\n "success": true}',
+    '[{"created_at": 1780272000, "type": 2, "model_name": "x", "quota": 5}]',  # an array line
+    '{"success": 1, "data": {"items": [{"data": [{"created_at": 1780272000, "type": 2, "model_name": "z"}]}]}}',
+])
+def test_pages_the_bulk_reader_cannot_vouch_for_go_to_the_row_path(tmp_path: Path, odd: str) -> None:
+    path = tmp_path / "pages.jsonl"
+    _pages_file(path, _records(9, 600), random.Random(9), odd)
+    bulk, rows = _both(path, 101)
+    _assert_same(bulk, rows)
+    assert rows[0].num_rows > 300
+
+
+@pytest.mark.parametrize("where", ["top", "data"])
+def test_pages_with_success_false_fail_as_on_the_row_path(tmp_path: Path, where: str) -> None:
+    bad = ({"success": False, "data": {"items": []}} if where == "top"
+           else {"data": {"items": [], "success": False}})
+    path = tmp_path / "pages.jsonl"
+    _pages_file(path, _records(10, 300), random.Random(10), json.dumps(bad))
+    for options in ({}, {"bulk": False}):
+        with pytest.raises(InputError, match="success=false"):
+            collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64, options=options)))
+
+
+@pytest.mark.parametrize("kind", ["json", "pages"])
+def test_repeated_keys_are_read_as_json_loads_reads_them(tmp_path: Path, kind: str) -> None:
+    """json.loads keeps the last of a repeated key, DuckDB the first: such records take the row path."""
+    items = [
+        '{"created_at": 1780272000, "type": 2, "model_name": "gpt-4o", "quota": 5, "quota": 9}',
+        '{"created_at": 1780272000, "type": 2, "model_name": "gpt-4o", "type": 6, "quota": 5}',
+        '{"created_at": 1780272000, "type": 2, "model_name": "gpt-4o", "prompt_tokens": 100, '
+        '"other": "{\\"cache_tokens\\": 500, \\"cache_tokens\\": 10}"}',
+        '{"created_at": 1780272000, "type": 2, "model_name": "gpt-4o", "id": 1, "id": 2}',
+    ]
+    path = tmp_path / f"dup.{kind}"
+    if kind == "json":
+        path.write_text("[" + ",".join(items) + "]", "utf-8")
+    else:
+        path.write_text('{"data": {"items": [' + ",".join(items) + "]}}\n", "utf-8")
+    bulk, rows = _both(path, 100)
+    _assert_same(bulk, rows)
+    assert rows[0].column("provider_reported_cost").to_pylist()[:2] == [Decimal(9) / 500000, Decimal(-5) / 500000]
+    assert rows[0].column("cached_input_tokens").to_pylist()[2] == 10

@@ -1,12 +1,17 @@
 """The newapi-log bulk path: DuckDB reads and types whole chunks; records it cannot vouch for go to the row path.
 
 A record takes the bulk path only when every field has a shape whose row-path result is certain (integers that
-are integers, strings that are strings, `other` a JSON object text with plain ratio values); anything else is
-handed to `newapi_log._row` verbatim, so quarantine reasons and identities are the row path's own.
+are integers, strings that are strings, `other` a JSON object text with plain ratio values, no repeated key);
+anything else is handed to `newapi_log._row` verbatim, so quarantine reasons and identities are the row path's own.
+
+Each SQL stage is materialized (Arrow) before the next reads it: DuckDB inlines subqueries and would re-evaluate
+every JSON extraction and regular expression at each reference. Validity tests are CASE conditions, which DuckDB
+evaluates with short-circuit selection (AND/OR in a projection evaluate every operand on every row).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -33,169 +38,242 @@ from costproof.sources.usage.base import (
 
 FIELDS = ("created_at", "type", "token_name", "model_name", "quota", "prompt_tokens", "completion_tokens",
           "use_time", "is_stream", "group", "other", "request_id")
+_INTS = ("type", "quota", "prompt_tokens", "completion_tokens", "use_time")
+_TEXTS = ("token_name", "model_name", "group", "request_id")
 _RATIOS = ("cache_ratio", "completion_ratio", "group_ratio", "model_price", "model_ratio")  # sorted, as json.dumps
 _INT = r"^\s*-?[0-9]+(\.0+)?\s*$"
 _PLAIN = r"^[\x20-\x21\x23-\x5b\x5d-\x7e]*$"  # printable ASCII without quote or backslash: json.dumps keeps it
 # a float whose yyjson text is also Python's str(float): fixed notation, no trailing zeros, <= 15 digits
 _FLOAT_OK = r"^-?(0|[1-9][0-9]*)\.([0-9]*[1-9]|0)$"
 _EDGES = r"^(?s)([\x21-\x7e].*[\x21-\x7e]|[\x21-\x7e]?)$"
-
-
 _O_KEYS = ("cache_tokens", "cache_creation_tokens", "request_path", *_RATIOS)
-_O_PATHS = "[" + ", ".join(f"'$.\"{k}\"'" for k in _O_KEYS) + "]"
+# `data` marks a saved page among the items (the row path expands it)
+_J_KEYS = (*FIELDS, "data")
+_MAX_OBJECT = 268435456
+_PAGE_BATCH = 64  # pages read per DuckDB batch (a page is ~1000 items)
 
 
-def _o(key: str) -> tuple[str, str]:
-    """(JSON type, text) of one key of `other`, from the row's single extraction."""
-    item = f"o_list[{_O_KEYS.index(key) + 1}]"
-    return (f"json_type({item})",
-            f"CASE WHEN json_type({item}) = 'VARCHAR' THEN json_extract_string({item}, '$') "
-            f"WHEN json_type({item}) <> 'NULL' THEN CAST({item} AS VARCHAR) END")
+class Unvouched(Exception):
+    """A page the bulk reader cannot vouch for: the row path takes over from the record after the last one read."""
 
 
-def _typed(kind: str, value: str, json_type: str) -> tuple[str, str]:
-    """(SQL for the int value or NULL, SQL that is true when the row path would read it the same way)."""
+def _paths(keys: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'$.\"{k}\"'" for k in keys) + "]"
+
+
+def _names(keys: tuple[str, ...]) -> str:
+    return ", ".join(f"'{k}'" for k in keys)
+
+
+def _unpack(lists: pa.Table, keys: tuple[str, ...], t_prefix: str, s_prefix: str) -> dict[str, Any]:
+    """List columns `t` (JSON types) and `s` (texts) of one extraction spread into one column per key."""
+    out: dict[str, Any] = {}
+    for i, key in enumerate(keys):
+        out[f"{t_prefix}{key}"] = pc.list_element(lists.column("t"), i)
+    for i, key in enumerate(keys):
+        out[f"{s_prefix}{key}"] = pc.list_element(lists.column("s"), i)
+    return out
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, **tables: pa.Table) -> pa.Table:
+    for name, table in tables.items():
+        con.register(name, vector.scan_batches(table))
+    try:
+        return con.sql(sql).to_arrow_table()
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+def _same_rows(a: pa.Table, b: pa.Table) -> None:
+    if not a.column("rn").equals(b.column("rn")):  # DuckDB keeps insertion order; a safeguard, never expected
+        raise duckdb.InvalidInputException("row order changed between stages")
+
+
+def json_fields(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
+    """(rn, t_<field>, f_<field>, n_keys, has_data) per (rn, json) item: each function parses an item once.
+
+    f_ is the text (a JSON string's value, else the JSON text), t_ the JSON type; n_keys counts the item's keys
+    that are log fields (a repeated key makes it larger than the fields found: json.loads keeps the last, DuckDB
+    the first); has_data marks a saved page among the items.
+    """
+    lists = _arrow(con, f"SELECT rn, json_type(json, {_paths(_J_KEYS)}) AS t, "
+                        f"json_extract_string(json, {_paths(_J_KEYS)}) AS s, "
+                        f"len(list_filter(json_keys(json), lambda x: x IN ({_names(_J_KEYS)}))) AS n_keys "
+                        "FROM chunk", chunk=chunk)
+    _same_rows(chunk, lists)
+    cols = _unpack(lists, _J_KEYS, "t_", "f_")
+    has_data = pc.is_valid(cols.pop("t_data"))
+    cols.pop("f_data")
+    return pa.table({"rn": lists.column("rn"), **cols, "n_keys": lists.column("n_keys"), "has_data": has_data})
+
+
+def _other_fields(con: duckdb.DuckDBPyConnection, src: pa.Table) -> pa.Table:
+    """src with `other` read: o_type (JSON type of the whole), ot_<key>/os_<key>, o_keys (as n_keys)."""
+    o_val = "CASE WHEN f_other <> '' AND json_valid(f_other) THEN f_other END"
+    lists = _arrow(con, f"SELECT rn, json_type(o_val) AS o_type, json_type(o_val, {_paths(_O_KEYS)}) AS t, "
+                        f"json_extract_string(o_val, {_paths(_O_KEYS)}) AS s, "
+                        f"len(list_filter(json_keys(o_val), lambda x: x IN ({_names(_O_KEYS)}))) AS o_keys "
+                        f"FROM (SELECT rn, {o_val} AS o_val FROM src)", src=src.select(["rn", "f_other"]))
+    _same_rows(src, lists)
+    for name, col in {"o_type": lists.column("o_type"), **_unpack(lists, _O_KEYS, "ot_", "os_"),
+                      "o_keys": lists.column("o_keys")}.items():
+        src = src.append_column(name, col)
+    return src
+
+
+def _int_value(kind: str, value: str, json_type: str) -> str:
+    """SQL for the row path's integer reading of a text (NULL when it is not certainly an integer)."""
     as_int = (f"CASE WHEN regexp_matches({value}, '{_INT}') "
               f"THEN TRY_CAST(TRY_CAST(trim({value}) AS DECIMAL(38,6)) AS BIGINT) END")
     if kind == "json":
-        ok = f"({json_type} IN ('BIGINT', 'UBIGINT') AND TRY_CAST({value} AS BIGINT) IS NOT NULL)"
         return (f"CASE WHEN {json_type} IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({value} AS BIGINT) "
-                f"WHEN {json_type} = 'VARCHAR' THEN {as_int} END",
-                f"({json_type} IS NULL OR {json_type} = 'NULL' OR {ok} OR ({json_type} = 'VARCHAR' AND "
-                f"({value} = '' OR {as_int} IS NOT NULL)))")
-    return as_int, f"({value} IS NULL OR {value} = '' OR {as_int} IS NOT NULL)"
+                f"WHEN {json_type} = 'VARCHAR' THEN {as_int} END")
+    return as_int
 
 
-def record_sql(source: str, kind: str) -> str:
-    """One typed row per record of `source` (columns f_<field> as text, t_<field> JSON types for JSON input)."""
+def _all(conditions: list[str]) -> str:
+    """A conjunction evaluated with short-circuit (as a CASE condition); NULL counts as false."""
+    return "CASE WHEN " + "\n AND ".join(conditions) + " THEN true ELSE false END"
 
-    def v(name: str) -> str:
-        return f"f_{name}"
+
+def value_sql(kind: str) -> str:
+    """Stage 1 over `src`: every field read once into a column, plus shape_ok for the checks on raw shapes."""
 
     def t(name: str) -> str:
         return f"t_{name}" if kind == "json" else "'VARCHAR'"
 
-    ints = {}
-    oks = []
-    for name in ("type", "quota", "prompt_tokens", "completion_tokens", "use_time"):
-        ints[name], ok = _typed(kind, v(name), t(name))
-        oks.append(ok)
-    text_ok = [f"({t(n)} IS NULL OR {t(n)} IN ('VARCHAR', 'NULL'))" for n in ("token_name", "model_name", "group",
-                                                                                "request_id", "other")]
+    def blank(text: str) -> str:
+        return f"({text} IS NULL OR {text} = '')"
+
+    cols = [f"{_int_value(kind, f'f_{n}', t(n))} AS {n}_v, {blank(f'f_{n}')} AS {n}_b" for n in _INTS]
+    for key, name in (("cache_tokens", "cached"), ("cache_creation_tokens", "write")):
+        cols.append(f"{_int_value('json', f'os_{key}', f'ot_{key}')} AS {name}_v, {blank(f'os_{key}')} AS {name}_b")
+    checks: list[str] = []
+    if kind == "json":
+        present = " + ".join(f"CAST(t_{n} IS NOT NULL AS INTEGER)" for n in FIELDS)
+        checks.append(f"n_keys = {present}")
+        checks += [f"(t_{n} IS NULL OR t_{n} IN ('VARCHAR', 'NULL'))" for n in (*_TEXTS, "other")]
     # Python's str.strip() knows every Unicode space; only plain ASCII edges are stripped alike here
-    text_ok += [f"(f_{n} IS NULL OR regexp_matches(trim(f_{n}), '{_EDGES}'))" for n in ("token_name", "model_name",
-                                                                                       "group", "request_id")]
-    # Python reads `other` with json.loads; DuckDB's parser agrees on plain objects
-    other = "f_other"
-    o_val = f"CASE WHEN {other} <> '' AND json_valid({other}) THEN {other} END"
-    o_ok = (f"({other} IS NULL OR {other} = '' OR (NOT regexp_matches({other}, '[\\x00-\\x1f]') "
-            f"AND json_type({o_val}) = 'OBJECT'))")
-
-    def o_int(key: str) -> tuple[str, str]:
-        jt, raw = _o(key)
-        val = (f"CASE WHEN {jt} IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({raw} AS BIGINT) "
-               f"WHEN {jt} = 'VARCHAR' AND regexp_matches({raw}, '{_INT}') THEN TRY_CAST(TRY_CAST(trim({raw}) "
-               f"AS DECIMAL(38,6)) AS BIGINT) END")
-        ok = (f"({jt} IS NULL OR {jt} = 'NULL' OR ({jt} = 'VARCHAR' AND {raw} = '') OR "
-              f"({val} IS NOT NULL AND {val} >= 0))")
-        return f"coalesce({val}, 0)", ok
-
-    cached, cached_ok = o_int("cache_tokens")
-    write, write_ok = o_int("cache_creation_tokens")
-    path_t, path_raw = _o("request_path")
-    path_ok = (f"({path_t} IS NULL OR {path_t} = 'NULL' OR ({path_t} = 'VARCHAR' AND "
-               f"regexp_matches(trim({path_raw}), '{_EDGES}')))")
-    ratio_parts, ratio_oks = [], []
+    checks += [f"(f_{n} IS NULL OR regexp_matches(trim(f_{n}), '{_EDGES}'))" for n in _TEXTS]
+    # Python reads `other` with json.loads; DuckDB's parser agrees on plain objects without repeated keys
+    o_count = " + ".join(f"CAST(ot_{k} IS NOT NULL AS INTEGER)" for k in _O_KEYS)
+    checks.append(f"(f_other IS NULL OR f_other = '' OR (o_type = 'OBJECT' AND o_keys = {o_count} "
+                  "AND NOT regexp_matches(f_other, '[\\x00-\\x1f]')))")
+    checks.append("(ot_request_path IS NULL OR ot_request_path = 'NULL' OR (ot_request_path = 'VARCHAR' AND "
+                  f"regexp_matches(trim(os_request_path), '{_EDGES}')))")
+    ratio_parts = []
     for key in _RATIOS:
-        jt, raw = _o(key)
-        text = f"CASE WHEN {jt} IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR') AND {raw} <> '' THEN {raw} END"
-        ratio_oks.append(
+        jt, raw = f"ot_{key}", f"os_{key}"
+        checks.append(
             f"({jt} IS NULL OR {jt} = 'NULL' OR {jt} IN ('BIGINT', 'UBIGINT') OR "
             f"({jt} = 'VARCHAR' AND regexp_matches({raw}, '{_PLAIN}')) OR "
-            f"({jt} = 'DOUBLE' AND regexp_matches({raw}, '{_FLOAT_OK}') AND length({raw}) <= 16 "
+            f"({jt} = 'DOUBLE' AND length({raw}) <= 16 AND regexp_matches({raw}, '{_FLOAT_OK}') "
             f"AND NOT starts_with(ltrim({raw}, '-'), '0.0000')))")
+        text = f"CASE WHEN {jt} IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR') AND {raw} <> '' THEN {raw} END"
         ratio_parts.append(f"CASE WHEN {text} IS NOT NULL THEN '\"{key}\": \"' || {text} || '\"' END")
     ratios = f"NULLIF('{{' || concat_ws(', ', {', '.join(ratio_parts)}) || '}}', '{{}}')"
-
     ts = "f_created_at"
     num_time = (f"({t('created_at')} IN ('BIGINT', 'UBIGINT') AND TRY_CAST({ts} AS BIGINT) BETWEEN 0 AND 99999999999)"
                 if kind == "json" else "FALSE")
-    str_time = (f"({t('created_at')} = 'VARCHAR' AND regexp_matches({ts}, '^\\s*[0-9]{{9,11}}\\s*$'))")
+    str_time = f"({t('created_at')} = 'VARCHAR' AND regexp_matches({ts}, '^\\s*[0-9]{{9,11}}\\s*$'))"
+    checks.append(f"({num_time} OR {str_time})")
     bool_t = t("is_stream")
     low = "lower(trim(f_is_stream))"
-    stream_ok = (f"(f_is_stream IS NULL OR f_is_stream = '' OR ({bool_t} = 'BOOLEAN') OR "
-                 f"({bool_t} IN ('BIGINT', 'UBIGINT') AND f_is_stream IN ('0', '1')) OR "
-                 f"({bool_t} = 'VARCHAR' AND {low} IN ('true', 'false', '1', '0', 'yes', 'no')))")
-    stream = f"coalesce({low} IN ('true', '1', 'yes'), false)"
-    kind_code = ints["type"]
-    model = "coalesce(trim(f_model_name), '')"
-    billable = "kind IN ('consume', 'error', 'refund')"
+    checks.append(f"(f_is_stream IS NULL OR f_is_stream = '' OR ({bool_t} = 'BOOLEAN') OR "
+                  f"({bool_t} IN ('BIGINT', 'UBIGINT') AND f_is_stream IN ('0', '1')) OR "
+                  f"({bool_t} = 'VARCHAR' AND {low} IN ('true', 'false', '1', '0', 'yes', 'no')))")
     return f"""
-    WITH r AS (
-      SELECT rn, {kind_code} AS code,
-        CASE {kind_code} WHEN 1 THEN 'topup' WHEN 2 THEN 'consume' WHEN 3 THEN 'manage' WHEN 4 THEN 'system'
-             WHEN 5 THEN 'error' WHEN 6 THEN 'refund' WHEN 7 THEN 'login' END AS kind,
-        to_timestamp(TRY_CAST(trim({ts}) AS BIGINT)) AS occurred,
-        {model} AS model,
-        coalesce({ints['quota']}, 0) AS quota,
-        coalesce({ints['prompt_tokens']}, 0) AS prompt,
-        coalesce({ints['completion_tokens']}, 0) AS completion,
-        {ints['use_time']} AS use_time,
-        {cached} AS cached, {write} AS cache_write,
-        trim(f_token_name) AS token, NULLIF(trim(f_group), '') AS grp, NULLIF(trim(f_request_id), '') AS request_id,
-        NULLIF(trim({path_raw}), '') AS route,
-        {stream} AS is_stream,
-        {ratios} AS ratios,
-        ({' AND '.join([*oks, *text_ok, o_ok, cached_ok, write_ok, path_ok, *ratio_oks, stream_ok])}
-         AND ({num_time} OR {str_time})
-         AND coalesce({ints['prompt_tokens']}, 0) >= 0 AND coalesce({ints['completion_tokens']}, 0) >= 0
-         AND coalesce({ints['use_time']}, 0) >= 0) AS ok
-      FROM (SELECT *, json_extract({o_val}, {_O_PATHS}) AS o_list FROM {source})
-    )
-    SELECT rn, code, kind, occurred, strftime(occurred, '%Y-%m-%dT%H:%M:%S') || '+00:00' AS at_text, model,
-      quota, prompt,
-      completion, use_time, cached, cache_write, token, grp,
-      request_id, route, is_stream, ratios,
-      ok AND kind IS NOT NULL AND occurred IS NOT NULL
-         AND NOT (kind IN ('consume', 'error', 'refund') AND model = '')
-         AND (starts_with(lower(model), 'claude') OR prompt - cached - cache_write >= 0) AS ok,
-      CASE WHEN {billable} THEN CASE WHEN starts_with(lower(model), 'claude') THEN prompt
-                                     ELSE prompt - cached - cache_write END ELSE 0 END AS input_tokens,
-      CASE WHEN {billable} THEN cached ELSE 0 END AS cached_input_tokens,
-      CASE WHEN {billable} THEN cache_write ELSE 0 END AS cache_write_tokens,
-      CASE WHEN {billable} THEN completion ELSE 0 END AS output_tokens,
-      CASE WHEN kind = 'consume' THEN 1 ELSE 0 END AS requests,
-      CASE WHEN kind IN ('consume', 'error') THEN CAST(CAST(quota AS HUGEINT) * 2 AS DECIMAL(38, 0)) * 0.000001
-           WHEN kind = 'refund' THEN CAST(-abs(CAST(quota AS HUGEINT)) * 2 AS DECIMAL(38, 0)) * 0.000001
-      END AS cost
-    FROM r
+    SELECT rn, {', '.join(cols)},
+      to_timestamp(TRY_CAST(trim({ts}) AS BIGINT)) AS occurred,
+      coalesce(trim(f_model_name), '') AS model,
+      coalesce(trim(f_token_name), '') AS token, NULLIF(trim(f_group), '') AS grp,
+      NULLIF(trim(f_request_id), '') AS request_id, NULLIF(trim(os_request_path), '') AS route,
+      coalesce({low} IN ('true', '1', 'yes'), false) AS is_stream,
+      {ratios} AS ratios,
+      {_all(checks)} AS shape_ok
+    FROM src
     """
 
 
-def json_source() -> str:
-    paths = "[" + ", ".join(f"'$.\"{f}\"'" for f in FIELDS) + "]"
-    items = {f: f"l[{i + 1}]" for i, f in enumerate(FIELDS)}
-    return f"""(SELECT rn, {', '.join(f'json_type({x}) AS t_{f}' for f, x in items.items())},
-                 {', '.join(f"CASE WHEN json_type({x}) = 'VARCHAR' THEN json_extract_string({x}, '$') "
-                            f"WHEN json_type({x}) <> 'NULL' THEN CAST({x} AS VARCHAR) END AS f_{f}"
-                            for f, x in items.items())}
-              FROM (SELECT rn, json_extract(json, {paths}) AS l FROM chunk))"""
+FINAL_SQL = r"""
+WITH r AS (
+  SELECT *, CASE type_v WHEN 1 THEN 'topup' WHEN 2 THEN 'consume' WHEN 3 THEN 'manage' WHEN 4 THEN 'system'
+                 WHEN 5 THEN 'error' WHEN 6 THEN 'refund' WHEN 7 THEN 'login' END AS kind,
+    coalesce(quota_v, 0) AS quota, coalesce(prompt_tokens_v, 0) AS prompt,
+    coalesce(completion_tokens_v, 0) AS completion, coalesce(cached_v, 0) AS cached,
+    coalesce(write_v, 0) AS cache_write, strftime(occurred, '%Y-%m-%dT%H:%M:%S') || '+00:00' AS at_text
+  FROM v
+), k AS (
+  SELECT *, kind IN ('consume', 'error', 'refund') AS billable,
+    'newapi-log' || chr(31) || coalesce(request_id, '') || chr(31) || at_text || chr(31) || token_safe || chr(31)
+      || model || chr(31) || CAST(type_v AS VARCHAR) || chr(31) || CAST(quota AS VARCHAR) || chr(31)
+      || CAST(prompt AS VARCHAR) || chr(31) || CAST(completion AS VARCHAR) || chr(31)
+      || coalesce(CAST(use_time_v AS VARCHAR), '') AS key
+  FROM r
+)
+SELECT rn, kind, occurred, model, token_safe, grp, request_id, route, is_stream, ratios, use_time_v AS use_time,
+  CASE WHEN shape_ok AND kind IS NOT NULL AND occurred IS NOT NULL
+       AND (quota_b OR quota_v IS NOT NULL) AND (prompt_tokens_b OR prompt_tokens_v >= 0)
+       AND (completion_tokens_b OR completion_tokens_v >= 0) AND (use_time_b OR use_time_v >= 0)
+       AND (cached_b OR cached_v >= 0) AND (write_b OR write_v >= 0)
+       AND NOT (billable AND model = '')
+       AND (starts_with(lower(model), 'claude') OR prompt - cached - cache_write >= 0)
+  THEN true ELSE false END AS ok,
+  CASE WHEN billable THEN CASE WHEN starts_with(lower(model), 'claude') THEN prompt
+                               ELSE prompt - cached - cache_write END ELSE 0 END AS input_tokens,
+  CASE WHEN billable THEN cached ELSE 0 END AS cached_input_tokens,
+  CASE WHEN billable THEN cache_write ELSE 0 END AS cache_write_tokens,
+  CASE WHEN billable THEN completion ELSE 0 END AS output_tokens,
+  CASE WHEN kind = 'consume' THEN 1 ELSE 0 END AS requests,
+  CASE WHEN kind IN ('consume', 'error') THEN CAST(CAST(quota AS HUGEINT) * 2 AS DECIMAL(38, 0)) * 0.000001
+       WHEN kind = 'refund' THEN CAST(-abs(CAST(quota AS HUGEINT)) * 2 AS DECIMAL(38, 0)) * 0.000001
+  END AS cost,
+  key, left(sha256(key || chr(31) || '1'), 24) AS rid1
+FROM k
+"""
 
 
-def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, kind: str,
+def number(seen: Occurrences, keys: list[str]) -> list[int] | None:
+    """Occurrence numbers of keys met in this order, exactly as `seen.next_key` one by one would give them.
+
+    None when every key is a first occurrence (distinct and not in `seen`); `seen` is then left as the calls
+    would leave it, clears included, without a call per key.
+    """
+    table = seen.seen
+    if len(set(keys)) == len(keys) and table.keys().isdisjoint(keys):
+        room = seen.limit - len(table)
+        if len(keys) <= room:
+            table.update(dict.fromkeys(keys, 1))
+        else:  # the table starts afresh at key `room`, then every `limit` new keys
+            start = room + (len(keys) - room - 1) // seen.limit * seen.limit
+            table.clear()
+            table.update(dict.fromkeys(keys[start:], 1))
+        return None
+    return [seen.next_key(k) for k in keys]
+
+
+def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table, kind: str,
               row: Callable[[Any], dict[str, Any]], identity_key: Callable[[tuple[Any, ...]], str],
               seen: Occurrences, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any]) -> UsageChunk:
-    """Type one chunk in SQL; records outside the bulk shapes go through the row path, in record order."""
-    con.register("chunk", vector.scan_batches(chunk))
-    try:
-        source = json_source() if kind == "json" else "chunk"
-        result = con.sql(record_sql(source, kind) + " ORDER BY rn").to_arrow_table()
-        raws = chunk.column("json") if kind == "json" else None
-    finally:
-        con.unregister("chunk")
-    ok = result.column("ok").fill_null(False) if result.num_rows else pa.array([], pa.bool_())
-    numbers = result.column("rn").to_pylist()
-    bad_at = [i for i, flag in enumerate(ok.to_pylist()) if not flag]
+    """Type one chunk in SQL; records outside the bulk shapes go through the row path, in record order.
+
+    `fields` is json_fields(chunk) for JSON items, the chunk itself for the console CSV.
+    """
+    src = _other_fields(con, fields)
+    values = _arrow(con, value_sql(kind), src=src)
+    _same_rows(src, values)
+    # key names that look like keys are hashed before they enter the identity (once per distinct name)
+    tokens = values.column("token")
+    names = pc.unique(tokens).to_pylist()
+    safe = pa.array([safe_name(n, ctx.secret_pattern) for n in names], pa.string())
+    values = values.append_column("token_safe", pc.take(safe, pc.index_in(tokens, pa.array(names, pa.string()))))
+    result = _arrow(con, FINAL_SQL, v=values)
+    _same_rows(values, result)
+    ok = result.column("ok")
+    bad_at = pc.indices_nonzero(pc.invert(ok)).to_pylist() if result.num_rows else []
+    numbers = result.column("rn")
+    raws = chunk.column("json") if kind == "json" else None
     builder = RowBuilder(ctx)
     slow: dict[int, dict[str, Any]] = {}
     for i in bad_at:
@@ -205,47 +283,49 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, kind: str,
             raw = raws[i].as_py()
             item = None if raw is None else json.loads(raw, parse_float=Decimal)
         try:
-            slow[i] = row(item)
+            r = row(item)
         except BadValue as exc:
             field, _, reason = str(exc).partition(": ")
-            builder.error(numbers[i], field, reason or str(exc))
-    good = result.filter(ok)
-    # key names that look like keys are hashed before they enter the identity (once per distinct name)
-    tokens = good.column("token")
-    names = pc.unique(tokens).to_pylist()
-    safe = pa.array([safe_name(n or "", ctx.secret_pattern) for n in names], pa.string())
-    token_safe = pc.take(safe, pc.index_in(tokens, pa.array(names, pa.string())))
-    parts = [good.column("request_id").fill_null(""), good.column("at_text"), token_safe, good.column("model"),
-             *(pc.cast(good.column(c), pa.string()) for c in ("code", "quota", "prompt", "completion")),
-             pc.cast(good.column("use_time"), pa.string()).fill_null("")]
-    keys = pc.binary_join_element_wise("newapi-log", *parts, "\x1f").to_pylist()
-    good_index = iter(range(good.num_rows))
-    good_keys: list[str] = []
-    good_occ: list[int] = []
-    slow_rows: list[dict[str, Any]] = []
-    is_bad = set(bad_at)
-    for i in range(result.num_rows):
-        if i not in is_bad:
-            key = keys[next(good_index)]
-            good_keys.append(key)
-            good_occ.append(seen.next_key(key))
-        elif i in slow:
-            r = slow[i]
-            key = identity_key(r.pop("_identity"))
-            r["record_id"] = hashlib_id(key, seen.next_key(key))
-            r["source_record"] = numbers[i]
-            slow_rows.append(r)
-    con.register("g", vector.scan_batches(pa.table({"i": pa.array(range(len(good_keys)), pa.int64()),
-                                                    "k": good_keys, "o": pa.array(good_occ, pa.int64())})))
-    try:
-        record_ids = con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) FROM g ORDER BY i"
-                             ).to_arrow_table().column(0)
-    finally:
-        con.unregister("g")
+            builder.error(numbers[i].as_py(), field, reason or str(exc))
+        else:
+            r["_key"] = identity_key(r.pop("_identity"))
+            r["source_record"] = numbers[i].as_py()
+            slow[i] = r
+    good = result.filter(ok) if bad_at else result
+    keys = good.column("key").to_pylist()
+    merged, owners = keys, None
+    if slow:  # all keys in record order: the row-path records take their turn among the others
+        merged, owners, done = [], [], 0
+        for passed, i in enumerate(bad_at):
+            merged.extend(keys[done:i - passed])
+            owners.extend(range(done, i - passed))
+            done = i - passed
+            if i in slow:
+                merged.append(slow[i]["_key"])
+                owners.append(-1 - i)
+        merged.extend(keys[done:])
+        owners.extend(range(done, len(keys)))
+    occurrences = number(seen, merged)
+    record_ids = good.column("rid1")
+    slow_occ = dict.fromkeys(slow, 1)
+    if occurrences is not None:
+        ids = record_ids.to_pylist()
+        for pos, occ in enumerate(occurrences):
+            owner = pos if owners is None else owners[pos]
+            if owner < 0:
+                slow_occ[-1 - owner] = occ
+            elif occ != 1:
+                ids[owner] = hashlib_id(keys[owner], occ)
+        record_ids = pa.array(ids, pa.string())
+    slow_rows = []
+    for i, r in slow.items():
+        r["record_id"] = hashlib_id(r.pop("_key"), slow_occ[i])
+        slow_rows.append(r)
     n = good.num_rows
     kind_col = good.column("kind")
     is_consume = pc.equal(kind_col, "consume")
     cost = good.column("cost")
+    token_safe = good.column("token_safe")
     table = pa.table({
         "record_id": record_ids,
         "import_id": pa.nulls(n, pa.string()),
@@ -291,23 +371,100 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, kind: str,
 
 
 def hashlib_id(key: str, occurrence: int) -> str:
-    import hashlib
-
     return hashlib.sha256(f"{key}\x1f{occurrence}".encode()).hexdigest()[:24]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def json_chunks(path: Path, size: int) -> Iterator[pa.Table]:
     """(rn, json) tables of a top-level JSON array of log rows, in file order (rn = 1-based item index)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
+    con = _connect()
     rel = con.sql(f"SELECT json FROM read_json('{_sql_path(path)}', format='array', records=false, "
-                  "columns={'json': 'JSON'}, maximum_object_size=268435456)")
+                  f"columns={{'json': 'JSON'}}, maximum_object_size={_MAX_OBJECT})")
     first = 1
     for batch in rel.to_arrow_reader(size):
         n = batch.num_rows
         yield pa.table({"rn": pa.array(range(first, first + n), pa.int64()), "json": batch.column(0)})
         first += n
+
+
+PAGE_SQL = """
+SELECT p, json_type(doc, ['$."data"', '$."data"."items"', '$."success"', '$."data"."success"']) AS t,
+  json_extract_string(doc, ['$."success"', '$."data"."success"']) AS s, json_keys(doc) AS k0,
+  json_keys(doc, '$."data"') AS k1
+FROM docs
+"""
+PAGE_OK_SQL = """
+SELECT CASE WHEN t[1] = 'OBJECT' AND t[2] = 'ARRAY'
+            AND NOT coalesce(t[3] = 'BOOLEAN' AND s[1] = 'false', false)
+            AND NOT coalesce(t[4] = 'BOOLEAN' AND s[2] = 'false', false)
+            AND len(list_filter(k0, lambda x: x = 'data')) = 1 AND len(list_filter(k0, lambda x: x = 'success')) <= 1
+            AND len(list_filter(k1, lambda x: x = 'items')) = 1 AND len(list_filter(k1, lambda x: x = 'success')) <= 1
+       THEN true ELSE false END AS ok
+FROM info ORDER BY p
+"""
+ITEMS_SQL = """
+SELECT p, unnest(json_extract(doc, '$."data"."items"[*]')) AS json FROM docs WHERE p < $1
+"""
+
+
+def _numbered(column: pa.ChunkedArray, first: int) -> pa.Table:
+    return pa.table({"rn": pa.array(range(first, first + len(column)), pa.int64()), "json": column})
+
+
+def page_chunks(path: Path, size: int) -> Iterator[pa.Table]:
+    """(rn, json) tables of the log rows of saved API pages, one `{"data": {"items": [...]}}` page per line.
+
+    Records are numbered across pages as the row path numbers them. A page the row path might read otherwise
+    (not that shape, `success: false`, a repeated `data`/`items`/`success` key) ends the bulk read with
+    Unvouched once every record before it was yielded.
+    """
+    reader = _connect()
+    # DuckDB's default object size (16 MB a page): a larger limit is a buffer that size per thread
+    rel = reader.sql(f"SELECT json FROM read_json('{_sql_path(path)}', format='newline_delimited', records=false, "
+                     "columns={'json': 'JSON'})")
+    con = _connect()  # the reader's connection holds its open result
+    first = 1
+    pending: list[pa.Array] = []
+    for batch in rel.to_arrow_reader(_PAGE_BATCH):
+        docs = pa.table({"p": pa.array(range(batch.num_rows), pa.int64()), "doc": batch.column(0)})
+        docs = pa.Table.from_batches(docs.to_batches(max_chunksize=4), docs.schema)  # a parallel scan
+        con.register("docs", docs)
+        try:
+            con.register("info", con.sql(PAGE_SQL).to_arrow_table())  # each parse once, then the tests
+            try:
+                flags = con.sql(PAGE_OK_SQL).to_arrow_table().column("ok")
+            finally:
+                con.unregister("info")
+            bad = pc.indices_nonzero(pc.invert(flags)).to_pylist()
+            cut = bad[0] if bad else batch.num_rows
+            if cut:
+                items = con.sql(ITEMS_SQL.replace("$1", str(cut))).to_arrow_table()
+                pages = items.column("p")
+                if len(pages) > 1 and not pc.all(pc.less_equal(pages.slice(0, len(pages) - 1), pages.slice(1))).as_py():
+                    raise duckdb.InvalidInputException("items out of page order")  # never expected
+                pending.extend(items.column("json").cast(pa.string()).chunks)
+        finally:
+            con.unregister("docs")
+        held = pa.chunked_array(pending, pa.string())
+        while len(held) >= size or (bad and len(held)):
+            piece = held.slice(0, size)
+            yield _numbered(piece, first)
+            first += len(piece)
+            held = held.slice(len(piece))
+        pending = list(held.chunks)
+        if bad:
+            raise Unvouched(f"record {first}: a page the bulk reader does not read")
+    held = pa.chunked_array(pending, pa.string())
+    for start in range(0, len(held), size):
+        piece = held.slice(start, size)
+        yield _numbered(piece, first)
+        first += len(piece)
 
 
 def csv_chunks(path: Path, size: int, names: list[str]) -> Iterator[pa.Table]:

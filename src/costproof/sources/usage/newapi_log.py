@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from costproof.model.errors import InputError
 from costproof.model.money import QUOTA_PER_USD
@@ -44,7 +45,7 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    """Bulk path (DuckDB) for a JSON array of log rows and for the console CSV; the row path otherwise.
+    """Bulk path (DuckDB) for a JSON array of log rows, saved API pages and the console CSV; the row path otherwise.
 
     If the bulk reader meets something it cannot read, the row path resumes at the next record.
     """
@@ -59,19 +60,25 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con.execute("SET enable_progress_bar = false")
     if shape == "json":
         chunks = bulk.json_chunks(path, ctx.chunk_rows)
+    elif shape == "pages":
+        chunks = bulk.page_chunks(path, ctx.chunk_rows)
     else:
         chunks = bulk.csv_chunks(path, ctx.chunk_rows, _csv_names(path))
+    kind = "csv" if shape == "csv" else "json"
     done = 0
     try:
         for chunk in chunks:
-            if shape == "json" and _has_pages(con, chunk):
+            fields = bulk.json_fields(con, chunk) if kind == "json" else chunk
+            # saved pages among the items (an array of pages) expand into rows: the row path numbers those
+            if kind == "json" and pc.any(fields.column("has_data")).as_py():
                 break
-            out = bulk.run_chunk(con, chunk, shape, lambda item: _row(item, ctx), identity_key, seen, ctx, _csv_item)
+            out = bulk.run_chunk(con, chunk, fields, kind, lambda item: _row(item, ctx), identity_key, seen, ctx,
+                                 _csv_item)
             done = chunk.column("rn")[chunk.num_rows - 1].as_py()
             yield out
         else:
             return
-    except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError):
+    except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError, bulk.Unvouched):
         pass
     finally:
         con.close()
@@ -111,7 +118,8 @@ def record_id_of(key: str, occurrence: int) -> str:
 
 
 def _bulk_shape(path: Path) -> str | None:
-    """'json' for a top-level array, 'csv' for a console CSV with one line per record; else None (row path)."""
+    """'json' for a top-level array, 'pages' for saved API pages (one per line), 'csv' for a console CSV with one
+    line per record; else None (row path)."""
     with open(path, "rb") as handle:
         start = handle.read(65536).lstrip(b"\xef\xbb\xbf").lstrip()
     if not start:
@@ -119,7 +127,7 @@ def _bulk_shape(path: Path) -> str | None:
     if start[:1] == b"[":
         return "json"
     if start[:1] == b"{":
-        return None
+        return "pages"
     # the CSV bulk reader numbers records by line: no CR, no blank line, no line break inside a value
     with open(path, "rb") as handle:
         tail = b""
@@ -145,15 +153,6 @@ def _csv_names(path: Path) -> list[str]:
 def _csv_item(values: dict[str, Any]) -> dict[str, Any]:
     """A bulk CSV record as the row path's DictReader would give it (only the fields `_row` reads)."""
     return {k[2:]: v for k, v in values.items() if k.startswith("f_")}
-
-
-def _has_pages(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> bool:
-    """An array of saved pages (items with `data`) expands into rows: the row path numbers those."""
-    con.register("chunk", chunk)
-    try:
-        return bool(con.sql("SELECT bool_or(json_extract(json, '$.\"data\"') IS NOT NULL) FROM chunk").fetchall()[0][0])
-    finally:
-        con.unregister("chunk")
 
 
 def _stream(path: Path, label: str) -> Iterator[tuple[int, Any]]:
