@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,20 +65,23 @@ _ROW_SQL = f"""
 SELECT
   request_id IS NOT NULL AND request_id NOT IN {_NULLS}
     AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
-  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN TRY_CAST("startTime" AS TIMESTAMPTZ) END AS occurred,
+  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN
+    CASE WHEN right("startTime", 1) = 'Z' OR substr("startTime", -6, 1) IN ('+', '-')
+         THEN TRY_CAST("startTime" AS TIMESTAMPTZ)
+         ELSE CAST(TRY_CAST("startTime" AS TIMESTAMP) AS TIMESTAMPTZ) END END AS occurred,
   CASE WHEN length("startTime") > 19 AND substr("startTime", -6, 1) IN ('+', '-')
             AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,
-  "endTime" IS NULL OR "endTime" IN {_NULLS}
+  "endTime" IS NULL OR "endTime" IN {_NULLS} OR "endTime" = "startTime"
     OR (regexp_matches("endTime", '{_ISO}') AND TRY_CAST("endTime" AS TIMESTAMPTZ) IS NOT NULL) AS end_ok,
   spend IS NULL OR spend IN {_NULLS} AS spend_null,
   CASE WHEN regexp_matches(spend, '{_DEC}') THEN CAST(spend AS DECIMAL(38, 12)) END AS spend,
   CASE WHEN prompt_tokens IS NULL OR prompt_tokens IN {_NULLS} THEN 0
        WHEN regexp_matches(prompt_tokens, '{_INT}') THEN CAST(prompt_tokens AS BIGINT) END AS prompt,
   CASE WHEN completion_tokens IS NULL OR completion_tokens IN {_NULLS} THEN 0
-       WHEN regexp_matches(completion_tokens, '{_INT}') THEN CAST(completion_tokens AS BIGINT) END AS completion
+       WHEN regexp_matches(completion_tokens, '{_INT}') THEN CAST(completion_tokens AS BIGINT) END AS completion,
+  left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id
 FROM blk
 """
-_ID_SQL = "SELECT left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id FROM ids"
 
 
 # ---------------------------------------------------------------- per distinct combination
@@ -203,12 +207,7 @@ def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array
     m = good.num_rows
     parts = []
     if m:
-        rid = cols["request_id"].filter(mask)
-        con.register("ids", vector.scan_batches(pa.table({"request_id": rid})))
-        try:
-            record_ids = con.sql(_ID_SQL).to_arrow_table().column(0)
-        finally:
-            con.unregister("ids")
+        record_ids = good.column("record_id")
         # key name: the metadata's alias, else the (hashed) virtual key, once per distinct value
         key_name = good_facts.column("alias")
         no_alias = pc.invert(good_facts.column("has_alias"))
@@ -321,11 +320,18 @@ def _cut_blocks(path: Path, start: int, size: int) -> Iterator[tuple[int, bytes]
             tail = data[cut:]
 
 
-def _max_line(block: bytes) -> int:
-    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
-    if not len(ends):
-        return len(block)
-    return int(max(ends[0] + 1, np.diff(ends).max(initial=0), len(block) - ends[-1] - 1))
+def _max_line(ends: np.ndarray) -> int:
+    """The longest line (with its newline) of a block whose newline positions are `ends` (the block ends in one)."""
+    return int(max(ends[0] + 1, np.diff(ends).max(initial=0))) if len(ends) else 0
+
+
+def _crs_in_crlf(arr: np.ndarray, ends: np.ndarray) -> bool:
+    """True when every CR of the block ends a line (CRLF): the csv module and the newline count see the same lines."""
+    crs = int(np.count_nonzero(arr == 13))
+    if not crs:
+        return True
+    before = ends[ends > 0] - 1
+    return crs == int(np.count_nonzero(arr[before] == 13))
 
 
 def _dict_rows(text: str, names: list[str], base: int, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -367,13 +373,20 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     parse_opts = pacsv.ParseOptions(newlines_in_values=True)
     con = vector.connect()
     line = 1  # lines read so far (the header is line 1)
-    for offset, block in _cut_blocks(path, start, _block_bytes(ctx)):
+
+    def prepare(item: tuple[int, bytes]) -> tuple[int, bytes, bytes, pa.Table | None, np.ndarray, np.ndarray]:
+        """Read one block (on a worker thread, while the previous block is typed)."""
+        offset, block = item
         data = block if block.endswith(b"\n") else block + b"\n"
         try:
             table = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse_opts,
                                    convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             table = None
+        arr = np.frombuffer(data, np.uint8)
+        return offset, block, data, table, arr, np.flatnonzero(arr == 10)
+
+    for offset, block, _data, table, arr, ends in _ahead(_cut_blocks(path, start, _block_bytes(ctx)), prepare):
         if table is None:
             try:
                 block.decode("utf-8")
@@ -383,7 +396,7 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 return
             yield from _rest(path, offset, names, line, ctx)
             return
-        lines = data.count(b"\n")
+        lines = len(ends)
         last = table.slice(table.num_rows - 1) if table.num_rows else None
         last_ok = last is not None and not any(
             "\n" in v or "\r" in v for v in last.to_pylist()[0].values() if isinstance(v, str))
@@ -391,8 +404,7 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
             # the block may end inside a quoted field: the row path reads the rest of the file
             yield from _rest(path, offset, names, line, ctx)
             return
-        simple = (table.num_rows == lines and data.count(b"\r") == data.count(b"\r\n")
-                  and _max_line(data) <= _FIELD_LIMIT)
+        simple = (table.num_rows == lines and _crs_in_crlf(arr, ends) and _max_line(ends) <= _FIELD_LIMIT)
         if not simple:
             text = block.decode("utf-8")
             reader_lines = _count_lines(text)
@@ -411,6 +423,19 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                             lambda i, p=piece_start: slow_item(p + i))
         line += lines
     con.close()
+
+
+def _ahead(items: Iterator[Any], fn: Callable[[Any], Any]) -> Iterator[Any]:
+    """fn over items, computed one item ahead on a worker thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for item in items:
+            future = pool.submit(fn, item)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
 
 
 def _count_lines(text: str) -> int:
