@@ -170,3 +170,25 @@ def test_retry_numbering_matches_the_rule_row_by_row(tmp_path: Path, small: None
 
 def _at(seconds: int) -> str:
     return datetime.fromtimestamp(1780272000 + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("ahead", [0, 1 << 40])
+def test_a_file_imported_before_adds_nothing_whether_hashed_first_or_while_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    monkeypatch.setattr(usage, "HASH_AHEAD_BYTES", ahead)
+    source = _file(tmp_path / "u.csv", range(120))
+    ws, _ = Workspace.create(tmp_path / "ws")
+    with ws:
+        now = datetime(2026, 8, 2, tzinfo=UTC)
+        first = usage.import_file(ws, source, fmt="usage-csv", now=now)
+        again = usage.import_file(ws, source, fmt="usage-csv", now=now)
+        # even a wrong --format is no error for a file the workspace already has: nothing is parsed into it
+        wrong = usage.import_file(ws, source, fmt="focus", now=now)
+        assert again["already_imported"] and wrong["already_imported"]
+        assert again["import_id"] == wrong["import_id"] == first["import_id"]
+        assert ws.one("SELECT count(*) AS n FROM imports")["n"] == 1
+        with pytest.raises(Exception, match="FOCUS"):
+            usage.import_file(ws, _file(tmp_path / "v.csv", range(5, 30)), fmt="focus", now=now)
+    assert [p.name for p in (tmp_path / "ws" / "usage").iterdir() if p.name.startswith(".")] == []
+    assert len(_rows(tmp_path / "ws")) == 120

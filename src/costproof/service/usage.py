@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,22 +71,54 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# files smaller than this are hashed before anything else; bigger ones while they parse
+HASH_AHEAD_BYTES = 64 << 20
+
+
+class _AlreadyImported(Exception):
+    def __init__(self, import_id: str) -> None:
+        self.import_id = import_id
+
+
 def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
                 progress: Progress | None = None) -> dict[str, Any]:
-    label = redact(path.name)
-    sha = file_sha256(path)
+    """Import one usage file in one transaction; a file already imported (same sha256) adds nothing.
+
+    A big file is hashed on a worker thread while it parses (hashlib releases the GIL), and the parse stops as soon
+    as the hash names a file the workspace already has.
+    """
+    with ThreadPoolExecutor(1) as hasher:
+        hashing = hasher.submit(file_sha256, path)
+        if path.stat().st_size < HASH_AHEAD_BYTES:
+            hashing.result()
+        try:
+            try:
+                return _import(ws, path, fmt, now, progress, hashing)
+            except InputError:
+                _check_prior(ws, hashing.result())  # a file imported before is not an error now
+                raise
+        except _AlreadyImported as done:
+            return {**summary(ws, done.import_id), "already_imported": True}
+
+
+def _check_prior(ws: Workspace, sha: str) -> None:
     prior = ws.one("SELECT import_id FROM imports WHERE sha256 = ? AND kind = 'usage'", [sha])
     if prior:
-        return {**summary(ws, prior["import_id"]), "already_imported": True}
+        raise _AlreadyImported(prior["import_id"])
+
+
+def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress: Progress | None,
+            hashing: Future[str]) -> dict[str, Any]:
+    label = redact(path.name)
+    checked = hashing.done()
+    if checked:
+        _check_prior(ws, hashing.result())
     fmt = fmt or adapters.detect(path, label)
     adapter = adapters.get(fmt)
-    import_id = "imp-" + sha[:12]
     ctx = ParseContext(file_label=label, secret_pattern=compile_patterns(ws.settings.secret_patterns))
-    staging = ws.root / "usage" / f".staging-{import_id}"
-    spill = ws.root / "usage" / f".stage-{import_id}"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(spill, ignore_errors=True)
-    spill.mkdir(parents=True)
+    (ws.root / "usage").mkdir(parents=True, exist_ok=True)
+    spill = Path(tempfile.mkdtemp(prefix=".stage-", dir=ws.root / "usage"))
+    staging = spill.with_name(spill.name.replace(".stage-", ".staging-"))
     stage = spill / "stage.parquet"
     con = ws.con
     errors: list[Any] = []
@@ -95,24 +128,28 @@ def import_file(ws: Workspace, path: Path, *, fmt: str | None, now: datetime,
         # DuckDB then reads it back for the set-based steps under a memory limit that spills to disk.
         # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
-        # (no dictionaries in the spill: read once, it only pays their cost)
+        # (no dictionaries in the spill: read once, it only pays their cost; import_id is set when it is copied)
         spill_writer = pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4", use_dictionary=False)
         with spill_writer as writer, ThreadPoolExecutor(1) as pool:
-            ids = pa.array([import_id], pa.string())
             pending: deque[Future[None]] = deque()
             for chunk in adapter.parse(path, ctx):
                 records += chunk.records
                 errors.extend(chunk.errors)
                 if chunk.table.num_rows:
-                    column = pa.chunked_array([pa.repeat(ids[0], chunk.table.num_rows)])
-                    rows = chunk.table.set_column(_IMPORT_ID, "import_id", column)
-                    pending.append(pool.submit(writer.write_table, rows))
+                    pending.append(pool.submit(writer.write_table, chunk.table))
                     if len(pending) > SPILL_AHEAD:
                         pending.popleft().result()
                 if progress:
                     progress(chunk.records)
+                if not checked and hashing.done():
+                    checked = True
+                    _check_prior(ws, hashing.result())
             while pending:
                 pending.popleft().result()
+        sha = hashing.result()
+        if not checked:
+            _check_prior(ws, sha)
+        import_id = "imp-" + sha[:12]
         with _bounded(con):
             stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging)
         review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
@@ -281,18 +318,19 @@ def _write_parts(stage: Path, staging: Path, import_id: str, dropped: np.ndarray
         offset += meta.row_group(index).num_rows
     jobs = [(k, groups, starts[groups[0]]) for k, groups in enumerate(_parts(stage)) if groups]
     with ThreadPoolExecutor(WRITERS) as pool:
-        for done in [pool.submit(_write_part, stage, staging, f"{import_id}_{k:04d}.parquet", groups, first,
-                                 dropped, retries) for k, groups, first in jobs]:
+        for done in [pool.submit(_write_part, stage, staging, import_id, f"{import_id}_{k:04d}.parquet", groups,
+                                 first, dropped, retries) for k, groups, first in jobs]:
             done.result()
 
 
-def _write_part(stage: Path, staging: Path, name: str, groups: list[int], first: int, dropped: np.ndarray,
-                retries: tuple[np.ndarray, np.ndarray]) -> None:
+def _write_part(stage: Path, staging: Path, import_id: str, name: str, groups: list[int], first: int,
+                dropped: np.ndarray, retries: tuple[np.ndarray, np.ndarray]) -> None:
     """Copy some row groups of the spill, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
 
-    On the way: rows found to be duplicates are left out, and every consume/error row gets its attempt number
-    (1 unless the retry numbering gave a later one).
+    On the way: rows found to be duplicates are left out, every row gets the import id, and every consume/error
+    row its attempt number (1 unless the retry numbering gave a later one).
     """
+    ids = pa.scalar(import_id, pa.string())
     writers: dict[int, pq.ParquetWriter] = {}
     positions, numbers = retries
     try:
@@ -303,6 +341,7 @@ def _write_part(stage: Path, staging: Path, name: str, groups: list[int], first:
             lo, hi = offset, offset + rows.num_rows
             offset = hi
             rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
+            rows = rows.set_column(_IMPORT_ID, USAGE_SCHEMA.field(_IMPORT_ID), pa.repeat(ids, rows.num_rows))
             gone = _between(dropped, lo, hi) - lo
             if len(gone):
                 keep = np.ones(rows.num_rows, bool)
