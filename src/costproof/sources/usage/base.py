@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -121,6 +121,23 @@ class RowBuilder:
             yield self.flush()
 
 
+COST_QUANTUM = Decimal("1e-12")
+
+
+def stored_cost(value: Decimal | None) -> Decimal | None:
+    """A provider-reported cost as stored: 12 decimal places, finer digits rounded half away from zero.
+
+    LiteLLM's spend and OpenRouter's usage.cost are binary floats whose text can carry 17+ decimals of float noise;
+    the stored column is DECIMAL(38,12) (a trillionth of a dollar), and the SQL paths' casts round the same way.
+    """
+    if value is None or value.as_tuple().exponent >= -12:  # type: ignore[operator]
+        return value
+    return value.quantize(COST_QUANTUM, context=_WIDE)
+
+
+_WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
+
+
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     cols: dict[str, list[Any]] = {}
     for name, _ in USAGE_COLUMNS:
@@ -129,6 +146,7 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
             cols[name] = [r.get(name) for r in rows]
         else:
             cols[name] = [default if (v := r.get(name)) is None else v for r in rows]
+    cols["provider_reported_cost"] = [stored_cost(v) for v in cols["provider_reported_cost"]]
     return pa.table(cols, schema=USAGE_SCHEMA)
 
 
