@@ -339,17 +339,42 @@ def _c(name: str) -> str:
     return f"CAST(NULL AS {_TYPES[flat]})"
 
 
+_NULLS = frozenset(f"CAST(NULL AS {t})" for t in _TYPES.values())
+
+
+def _case(branches: list[tuple[list[str], str]], default: str) -> str:
+    """CASE WHEN a AND b THEN v ... ELSE default END, folded where the block's constant columns decide it."""
+    kept: list[tuple[list[str], str]] = []
+    for atoms, value in branches:
+        atoms = [a for a in atoms if a != "true"]
+        if any(a in _NULLS for a in atoms):  # a null condition never holds
+            continue
+        if not atoms:
+            default = value
+            break
+        kept.append((atoms, value))
+    if all(v == default for _, v in kept):
+        return default
+    return "CASE " + " ".join(f"WHEN {' AND '.join(a)} THEN {v}" for a, v in kept) + f" ELSE {default} END"
+
+
+def _nonnull(exprs: list[str]) -> list[str]:
+    return [e for e in exprs if e not in _NULLS]
+
+
 def _edges(exprs: list[str]) -> str:
     """True when no text value has whitespace at either end (str.strip() keeps it as it is); nulls pass."""
+    exprs = _nonnull(exprs)
+    if not exprs:
+        return "true"
     joined = "concat_ws(chr(1), " + ", ".join(exprs) + ")"
     return f"NOT regexp_matches({joined}, '(^|\\x01){_SPACE}|{_SPACE}(\\x01|$)')"
 
 
 def _body(field: str) -> str:
     """The value of a body field wherever the body is: Batch response.body, response, body, or the record itself."""
-    return (f"CASE WHEN {_c('response__v')} AND {_c('response.body__v')} THEN {_c('response.body.' + field)} "
-            f"WHEN {_c('response__v')} THEN {_c('response.' + field)} "
-            f"WHEN {_c('body__v')} THEN {_c('body.' + field)} ELSE {_c(field)} END")
+    return _case([([_c("response__v"), _c("response.body__v")], _c("response.body." + field)),
+                  ([_c("response__v")], _c("response." + field)), ([_c("body__v")], _c("body." + field))], _c(field))
 
 
 @functools.lru_cache(maxsize=64)
@@ -460,14 +485,16 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
         parts = []
         for holder, _ in holders:
             if holder == "__body__":
-                exprs = [f"CASE WHEN {_c('response__v')} AND {_c('response.body__v')} "
-                         f"THEN {_c('response.body.metadata.' + a)} WHEN {_c('response__v')} "
-                         f"THEN {_c('response.metadata.' + a)} WHEN {_c('body__v')} THEN {_c('body.metadata.' + a)} "
-                         f"END" for a in names]
+                exprs = [_case([([_c("response__v"), _c("response.body__v")], _c("response.body.metadata." + a)),
+                                ([_c("response__v")], _c("response.metadata." + a)),
+                                ([_c("body__v")], _c("body.metadata." + a))], "CAST(NULL AS VARCHAR)")
+                         for a in names]
             else:
                 exprs = [_c(f"{holder}.{a}" if holder else a) for a in names]
-            parts.append("coalesce(" + ", ".join(f"NULLIF({e}, '')" for e in exprs) + ")")
-        return "coalesce(" + ", ".join(parts) + ")"
+            exprs = _nonnull(exprs)
+            if exprs:
+                parts.append("coalesce(" + ", ".join(f"NULLIF({e}, '')" for e in exprs) + ")")
+        return "coalesce(" + ", ".join(parts) + ")" if parts else "CAST(NULL AS VARCHAR)"
 
     label_fields = [f"{h}.{a}" if h else a for h in ("metadata", "request.metadata", *body_meta, "")
                     for a, _ in ALIASES]
@@ -475,10 +502,10 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
     per_holder = []
     for h in ("metadata", "request.metadata", *body_meta, ""):
         for lab in _LABEL_ALIASES:
-            names = [_c(f"{h}.{a}" if h else a) for a, lb in ALIASES if lb == lab]
+            names = _nonnull([_c(f"{h}.{a}" if h else a) for a, lb in ALIASES if lb == lab])
             if len(names) > 1:
                 per_holder.append("(" + " + ".join(f"CAST({n} IS NOT NULL AS INTEGER)" for n in names) + ") <= 1")
-    present = " + ".join(f"CAST({_c(f)} IS NOT NULL AS INTEGER)" for f in label_fields)
+    present = " + ".join(f"CAST({e} IS NOT NULL AS INTEGER)" for e in _nonnull([_c(f) for f in label_fields])) or "0"
     label_edges = _edges([_c(f) for f in label_fields])
     text_edges = _edges([x for x in (*models, _c("provider"), _c("group"), _body("id"),
                                                   *(_c(k) for k in ("request_id", "x_request_id", "x-request-id",
@@ -495,7 +522,7 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
         {chat_in} AS chat_in, {chat_out} AS chat_out, {resp_in} AS resp_in, {resp_out} AS resp_out,
         {', '.join(f'{label(lab)} AS l_{lab}' for lab in _LABEL_ALIASES)},
         ({errors} AND {status_ok} AND {neg_ok} AND {text_edges} AND {label_edges}
-         AND {' AND '.join(per_holder)} AND ({present}) = lc) AS ok0
+         AND {' AND '.join(per_holder) or 'true'} AND ({present}) = lc) AS ok0
       FROM {label_counts}
     ), b AS (
       SELECT *, {reasons} AS reasons,
@@ -534,8 +561,7 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
       CASE WHEN cost_v IS NOT NULL THEN 'USD' END AS provider_reported_currency,
       CASE WHEN branch = 'none' THEN 'missing' ELSE 'reported' END AS usage_origin,
       coalesce(resp_id, '') AS response_id, branch,
-      strftime(occurred, '%Y-%m-%dT%H:%M:%S') || CASE WHEN microsecond(occurred) % 1000000 <> 0
-        THEN '.' || lpad(CAST(microsecond(occurred) % 1000000 AS VARCHAR), 6, '0') ELSE '' END || '+00:00' AS at_text
+      replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') AS at_text
     FROM m
     """
 
