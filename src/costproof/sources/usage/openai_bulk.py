@@ -568,14 +568,13 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
 
 class Numbering:
     """Occurrence numbers and record ids, in record order, exactly as base.Occurrences numbers identity keys (the
-    same limit, forgetting every identity when a new one arrives at the limit), but by the block in DuckDB: the
-    state is a table of (identity key, count) of at most `limit` rows."""
+    same dict of at most `limit` identities, forgotten all at once when a new one arrives at the limit), a block at
+    a time: the dict is read and written once per distinct key, the ranks within the block come from numpy."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, limit: int) -> None:
         self.con = con
         self.limit = limit
-        self.size = 0
-        self.state = pa.table({"k": pa.array([], pa.string()), "c": pa.array([], pa.int64())})
+        self.seen: dict[str, int] = {}
 
     def record_ids(self, keys: pa.Array) -> pa.Array:
         """The record ids (sha256 of key, unit separator, occurrence; 24 hex digits) of keys in record order."""
@@ -593,42 +592,34 @@ class Numbering:
             self.con.unregister("occ_ids")
 
     def _segment(self, keys: pa.Array, start: int, occ: np.ndarray) -> int:
-        """Number keys[start:] up to the first new identity that finds the state full; where to go on from."""
+        """Number keys[start:] up to the first new identity that finds the dict full; where to go on from."""
         part = keys.slice(start)
-        con = self.con
-        con.register("occ_keys", vector.scan_batches(pa.table({
-            "p": pa.array(np.arange(len(part), dtype=np.int64)), "k": part})))
-        con.register("occ_state", self.state)
-        try:
-            got = con.sql("SELECT r, prev FROM (SELECT p, row_number() OVER (PARTITION BY q.k ORDER BY p) AS r, "
-                          "s.c AS prev FROM occ_keys q LEFT JOIN occ_state s ON q.k = s.k) ORDER BY p"
-                          ).to_arrow_table()
-        finally:
-            con.unregister("occ_keys")
-            con.unregister("occ_state")
-        r = got.column("r").to_numpy()
-        prev_col = got.column("prev")
-        fresh = prev_col.is_null().to_numpy(zero_copy_only=False)
-        prev = prev_col.fill_null(0).to_numpy()
-        new = fresh & (r == 1)  # an identity the state does not hold: the state grows by one
-        room = self.limit - self.size  # new identities that still fit; the next one empties the state first
-        cum = np.cumsum(new)
-        cut = int(np.searchsorted(cum, room + 1)) if len(cum) and cum[-1] > room else len(part)
-        occ[start:start + cut] = prev[:cut] + r[:cut]
-        seg = pa.table({"k": part.slice(0, cut), "o": pa.array(occ[start:start + cut])})
-        con.register("occ_seg", seg)
-        con.register("occ_state", self.state)
-        try:
-            self.state = con.sql("SELECT k, c FROM occ_state ANTI JOIN (SELECT DISTINCT k FROM occ_seg) USING (k) "
-                                 "UNION ALL SELECT k, max(o) AS c FROM occ_seg GROUP BY k").to_arrow_table()
-        finally:
-            con.unregister("occ_seg")
-            con.unregister("occ_state")
-        self.size = self.state.num_rows
-        if cut < len(part):
-            self.state = self.state.slice(0, 0)
-            self.size = 0
-        return start + cut
+        encoded = pc.dictionary_encode(part)  # the dictionary lists keys in order of first appearance
+        idx = encoded.indices.to_numpy()
+        distinct = encoded.dictionary.to_pylist()
+        seen = self.seen
+        prev = np.fromiter((seen.get(k, 0) for k in distinct), np.int64, len(distinct))
+        order = np.argsort(idx, kind="stable")
+        ordered = idx[order]
+        heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[heads, len(idx)])
+        rank = np.empty(len(idx), np.int64)
+        rank[order] = np.arange(len(idx)) - np.repeat(heads, sizes) + 1
+        new = np.flatnonzero(prev == 0)  # distinct keys the dict does not hold, in order of first appearance
+        room = self.limit - len(seen)
+        if len(new) > room:  # the (room+1)-th new key empties the dict first: number up to it, then start afresh
+            first = np.empty(len(distinct), np.int64)
+            first[ordered[heads]] = order[heads]
+            cut = int(first[new[room]])
+            if cut:
+                self._segment(keys.slice(0, start + cut), start, occ)
+            seen.clear()
+            return start + cut
+        occ[start:start + len(part)] = prev[idx] + rank
+        totals = prev.copy()
+        totals[ordered[heads]] += sizes
+        seen.update(zip(distinct, totals.tolist(), strict=True))
+        return start + len(part)
 
 
 def _utf8(block: Block) -> tuple[pa.Array, set[int]]:
