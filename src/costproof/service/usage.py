@@ -196,10 +196,13 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
     existing = _existing_files(ws)
     source = f"read_parquet('{stage}', file_row_number = true)"
     total = pq.ParquetFile(stage).metadata.num_rows
-    # Repeats inside the file: the first record keeps its row (small table; usually empty).
+    # Repeats inside the file: the first record keeps its row (small table; usually empty). Grouping 64-bit hashes
+    # first is much lighter than grouping every id string; only ids whose hash repeats are then compared exactly.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE repeats AS
+        WITH twice AS (SELECT hash(record_id) AS h FROM {source} GROUP BY h HAVING count(*) > 1)
         SELECT record_id, min(source_record) AS keep FROM {source}
+        WHERE hash(record_id) IN (SELECT h FROM twice)
         GROUP BY record_id HAVING count(*) > 1
     """)
     where = []
