@@ -45,7 +45,6 @@ _INT = r"^\s*-?[0-9]+(\.0+)?\s*$"
 _PLAIN = r"^[\x20-\x21\x23-\x5b\x5d-\x7e]*$"  # printable ASCII without quote or backslash: json.dumps keeps it
 # a float whose yyjson text is also Python's str(float): fixed notation, no trailing zeros, <= 15 digits
 _FLOAT_OK = r"^-?(0|[1-9][0-9]*)\.([0-9]*[1-9]|0)$"
-_EDGES = r"^(?s)([\x21-\x7e].*[\x21-\x7e]|[\x21-\x7e]?)$"
 _O_KEYS = ("cache_tokens", "cache_creation_tokens", "request_path", *_RATIOS)
 # `data` marks a saved page among the items (the row path expands it)
 _J_KEYS = (*FIELDS, "data")
@@ -124,12 +123,25 @@ def _other_fields(con: duckdb.DuckDBPyConnection, src: pa.Table) -> pa.Table:
 
 def _int_value(kind: str, value: str, json_type: str) -> str:
     """SQL for the row path's integer reading of a text (NULL when it is not certainly an integer)."""
-    as_int = (f"CASE WHEN regexp_matches({value}, '{_INT}') "
+    as_int = (f"CASE WHEN {_digits(value, 1, 18)} THEN CAST({value} AS BIGINT) "  # the usual case, no regex
+              f"WHEN regexp_matches({value}, '{_INT}') "
               f"THEN TRY_CAST(TRY_CAST(trim({value}) AS DECIMAL(38,6)) AS BIGINT) END")
     if kind == "json":
         return (f"CASE WHEN {json_type} IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({value} AS BIGINT) "
                 f"WHEN {json_type} = 'VARCHAR' THEN {as_int} END")
     return as_int
+
+
+def _digits(value: str, low: int, high: int) -> str:
+    """SQL: the text is low..high ASCII digits and nothing else."""
+    return f"(length({value}) BETWEEN {low} AND {high} AND ltrim({value}, '0123456789') = '')"
+
+
+def _edges(value: str) -> str:
+    """SQL: trim(value) starts and ends with printable ASCII other than space (so str.strip() strips alike)."""
+    text = f"trim({value})"
+    return (f"({text} = '' OR (ascii({text}) BETWEEN 33 AND 126 "
+            f"AND ascii(right({text}, 1)) BETWEEN 33 AND 126))")
 
 
 def _all(conditions: list[str]) -> str:
@@ -155,13 +167,13 @@ def value_sql(kind: str) -> str:
         checks.append(f"n_keys = {present}")
         checks += [f"(t_{n} IS NULL OR t_{n} IN ('VARCHAR', 'NULL'))" for n in (*_TEXTS, "other")]
     # Python's str.strip() knows every Unicode space; only plain ASCII edges are stripped alike here
-    checks += [f"(f_{n} IS NULL OR regexp_matches(trim(f_{n}), '{_EDGES}'))" for n in _TEXTS]
+    checks += [f"(f_{n} IS NULL OR {_edges(f'f_{n}')})" for n in _TEXTS]
     # Python reads `other` with json.loads; DuckDB's parser agrees on plain objects without repeated keys
     o_count = " + ".join(f"CAST(ot_{k} IS NOT NULL AS INTEGER)" for k in _O_KEYS)
     checks.append(f"(f_other IS NULL OR f_other = '' OR (o_type = 'OBJECT' AND o_keys = {o_count} "
                   "AND NOT regexp_matches(f_other, '[\\x00-\\x1f]')))")
     checks.append("(ot_request_path IS NULL OR ot_request_path = 'NULL' OR (ot_request_path = 'VARCHAR' AND "
-                  f"regexp_matches(trim(os_request_path), '{_EDGES}')))")
+                  f"{_edges('os_request_path')}))")
     ratio_parts = []
     for key in _RATIOS:
         jt, raw = f"ot_{key}", f"os_{key}"
@@ -176,7 +188,8 @@ def value_sql(kind: str) -> str:
     ts = "f_created_at"
     num_time = (f"({t('created_at')} IN ('BIGINT', 'UBIGINT') AND TRY_CAST({ts} AS BIGINT) BETWEEN 0 AND 99999999999)"
                 if kind == "json" else "FALSE")
-    str_time = f"({t('created_at')} = 'VARCHAR' AND regexp_matches({ts}, '^\\s*[0-9]{{9,11}}\\s*$'))"
+    str_time = (f"({t('created_at')} = 'VARCHAR' AND ({_digits(ts, 9, 11)} "
+                f"OR regexp_matches({ts}, '^\\s*[0-9]{{9,11}}\\s*$')))")
     checks.append(f"({num_time} OR {str_time})")
     bool_t = t("is_stream")
     low = "lower(trim(f_is_stream))"
