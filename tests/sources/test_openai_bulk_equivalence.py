@@ -243,3 +243,21 @@ def test_line_blocks_cut_and_number_lines(tmp_path: Path) -> None:
     for size in (1, 2, 4, 100):
         got = [(n, b.line(i)) for b in openai_bulk.line_blocks(path, size) for i, n in enumerate(b.numbers.tolist())]
         assert got == [(1, b'{"a": 1}'), (4, b'{"b": 2}\r'), (6, b'{"c": 3}')], size
+
+
+@pytest.mark.parametrize(("window", "chunk_rows"), [(7, 5), (300, 1000), (4096, 13)])
+def test_read_windows_shorter_than_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, window: int,
+                                         chunk_rows: int) -> None:
+    """Blocks cut by byte windows (shorter than a line, or ending mid-line) give the rows of the row path."""
+    from costproof.sources.usage import openai_bulk
+
+    lines = _lines(5, 300)
+    lines.insert(50, "")
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes("\n".join(lines).encode())
+    monkeypatch.setattr(openai_bulk, "_WINDOW", window)
+    bulk, rows = _both(path, chunk_rows)
+    _assert_same(bulk, rows)
+    assert rows[0].num_rows > 150
+    sizes = [len(b) for b in openai_bulk.line_blocks(path, chunk_rows)]
+    assert max(sizes) <= chunk_rows and sum(sizes) == sum(1 for line in lines if line.strip())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -151,70 +152,71 @@ def _sample_names(block: Block) -> set[str]:
 class Block:
     """Up to `size` lines of the file as one buffer: the non-blank lines' numbers, bounds and Arrow view."""
 
-    __slots__ = ("buf", "starts", "ends", "numbers", "binary", "raw")
+    __slots__ = ("view", "starts", "ends", "numbers", "binary", "raw")
 
-    def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, contiguous: bool
+    def __init__(self, buf: bytearray, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, contiguous: bool
                  ) -> None:
-        self.buf = buf
+        self.view = memoryview(buf)
         self.starts = starts
         self.ends = ends
         self.numbers = numbers
         n = len(starts)
+        self.raw: pa.Buffer | None = None
         if contiguous and n:
             # each value is its line and the newline after it (which no check below looks at)
-            offsets = np.append(starts, ends[-1]).astype(np.int64)
-            self.raw: pa.Buffer | None = pa.py_buffer(buf).slice(int(starts[0]), int(ends[-1] - starts[0]))
+            offsets = pa.py_buffer(np.append(starts, ends[-1]).astype(np.int64))
+            self.binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, offsets, pa.py_buffer(buf)])
+            self.raw = pa.py_buffer(buf).slice(int(starts[0]), int(ends[-1] - starts[0]))
         else:
-            offsets = np.empty(2 * n, np.int64)
-            self.raw = None
-        data = pa.py_buffer(buf)
-        if contiguous or not n:
-            self.binary = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), data]) \
-                if n else pa.array([], pa.large_binary())
-        else:
-            self.binary = pa.array([self.line(i) for i in range(n)], pa.large_binary())
+            self.binary = pa.array(self.lines(), pa.large_binary())
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def line(self, i: int) -> bytes:
-        return self.buf[self.starts[i]:self.ends[i]]
+        return bytes(self.view[self.starts[i]:self.ends[i]])
 
     def lines(self) -> list[bytes]:
-        return [self.buf[a:b] for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True)]
+        view = self.view
+        return [bytes(view[a:b]) for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True)]
 
 
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
+_WINDOW = 1 << 26  # bytes read per block (a block ends at its last whole line, or at `size` lines)
+
+
 def line_blocks(path: Path, size: int) -> Iterator[Block]:
-    """Blocks of up to `size` lines (blank lines skipped, never counted), streamed (a BOM on line 1 is dropped)."""
+    """Blocks of at most `size` lines (blank lines skipped but counted), streamed: each block reads a window of the
+    file into a buffer of its own (the lines cut short at its end start the next one); a BOM on line 1 is dropped."""
     number = 0  # lines before the block
-    pending = b""
+    rest = b""
+    window = _WINDOW
     eof = False
     with open(path, "rb") as handle:
         while True:
-            parts = [pending]
-            count = pending.count(b"\n")
-            while count < size and not eof:
-                piece = handle.read(1 << 24)
-                if not piece:
-                    eof = True
-                    break
-                parts.append(piece)
-                count += piece.count(b"\n")
-            buf = b"".join(parts) if len(parts) > 1 else parts[0]
+            want = 0 if eof else max(0, min(window, os.fstat(handle.fileno()).st_size - handle.tell())) or 1
+            buf = bytearray(len(rest) + want)
+            buf[:len(rest)] = rest
+            got = handle.readinto(memoryview(buf)[len(rest):]) if want else 0
+            if got < want:
+                del buf[len(rest) + got:]
+                eof = True
             if not buf:
                 return
             nl = np.flatnonzero(np.frombuffer(buf, np.uint8) == 10)
             if len(nl) >= size:
                 ends = nl[:size]
-                pending = buf[int(ends[-1]) + 1:]
             elif eof:
                 ends = nl if len(nl) and nl[-1] == len(buf) - 1 else np.append(nl, len(buf))
-                pending = b""
-            else:  # not reached: the loop above reads on until `size` line ends or the end of the file
-                raise AssertionError("line_blocks")
+            elif len(nl):
+                ends = nl
+            else:  # not one whole line in the window: read a longer one
+                rest = bytes(buf)
+                window *= 2
+                continue
+            rest = bytes(memoryview(buf)[int(ends[-1]) + 1:])
             starts = np.empty(len(ends), np.int64)
             starts[0] = 0
             starts[1:] = ends[:-1] + 1
@@ -224,12 +226,11 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
             number += len(ends)
             # a line starting with `{` is not blank; the others are looked at one by one
             arr = np.frombuffer(buf, np.uint8)
-            lengths = ends - starts
-            first = np.where(lengths > 0, arr[np.minimum(starts, len(buf) - 1)], 0)
+            first = np.where(ends > starts, arr[np.minimum(starts, len(buf) - 1)], 0)
             odd = np.flatnonzero(first != 123)
             keep = None
             if len(odd):
-                blank = [int(i) for i in odd.tolist() if not buf[starts[i]:ends[i]].strip()]
+                blank = [int(i) for i in odd.tolist() if not bytes(buf[starts[i]:ends[i]]).strip()]
                 if blank:
                     keep = np.ones(len(ends), bool)
                     keep[blank] = False
@@ -239,7 +240,7 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
                 block = Block(buf, starts, ends, numbers, True)
             if len(block):
                 yield block
-            if eof and not pending:
+            if eof and not rest:
                 return
 
 
