@@ -34,6 +34,7 @@ from costproof.sources.usage.vector import (
     in_row_order,
     is_parquet,
     quote,
+    scan_batches,
     time_map,
     with_row_numbers,
 )
@@ -163,11 +164,12 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
         tag_tbl = distinct_map(con, table, "Tags", lambda v: _tags(v, ctx), tag_schema)
     else:
         tag_tbl = pa.table({"key": pa.array([], pa.string()), **{f.name: pa.array([], f.type) for f in tag_schema}})
-    con.register("b", table)
-    con.register("tm", time_tbl)
-    con.register("sk", sku_tbl)
-    con.register("un", unit_tbl)
-    con.register("tg", tag_tbl)
+    # each row's results picked by a vectorized lookup (no join, so DuckDB keeps the rows in record order)
+    table = _lookup(table, start, time_tbl, "tm")
+    table = _lookup(table, "__sku", sku_tbl, "sk")
+    table = _lookup(table, unit_name, unit_tbl, "un")
+    table = _lookup(table, "Tags" if "Tags" in have else None, tag_tbl, "tg")
+    con.register("b", scan_batches(table))
 
     x_labels: dict[str, str] = {}
     for name in names:
@@ -178,7 +180,7 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
     fallback = {"project": 'b."SubAccountName"' if "SubAccountName" in have else "NULL"}
     label_sql = {}
     for label in LABEL_KEYS:
-        parts = [f"tg.{quote(label)}"]
+        parts = [_got("tg", label)]
         if label in x_labels:
             parts.append(x_labels[label])
         if label in fallback:
@@ -193,25 +195,22 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
     sql = f"""
     WITH base AS (
       SELECT b.{ROW_NUMBER} AS rn,
-        b.{quote(start)} AS raw_start, tm.t AS occurred_at, tm.o AS original_offset, tm.t_err,
+        b.{quote(start)} AS raw_start, {_got("tm", "t")} AS occurred_at, {_got("tm", "o")} AS original_offset,
+        {_got("tm", "t_err")} AS t_err,
         TRY_CAST(trim(CAST({col("BilledCost")} AS VARCHAR)) AS DECIMAL(38,12)) AS cost,
         {col("BilledCost")} AS raw_cost,
         upper(trim(CAST({col("BillingCurrency")} AS VARCHAR))) AS currency,
         lower(trim(CAST({col("ChargeCategory")} AS VARCHAR))) AS category,
         {qty} AS raw_qty,
         TRY_CAST(trim(CAST({qty} AS VARCHAR)) AS DECIMAL(38,12)) AS qty,
-        {unit} AS raw_unit, un.kind, un.mult, un.u_err,
-        coalesce(tg.hint, sk.hint) AS hint,
-        coalesce(tg.model, sk.model) AS model,
-        tg.tag_err,
+        {unit} AS raw_unit, {_got("un", "kind")} AS kind, {_got("un", "mult")} AS mult, {_got("un", "u_err")} AS u_err,
+        coalesce({_got("tg", "hint")}, {_got("sk", "hint")}) AS hint,
+        coalesce({_got("tg", "model")}, {_got("sk", "model")}) AS model,
+        {_got("tg", "tag_err")} AS tag_err,
         {", ".join(f"{sql} AS {quote('l_' + k)}" for k, sql in label_sql.items())},
         coalesce({col("ServiceProviderName")}, {col("ProviderName")}, {col("PublisherName")}) AS provider,
         left(sha256(concat_ws(chr(31), '{NAME}', {content})), 24) AS record_id
       FROM b
-      LEFT JOIN tm ON tm.key IS NOT DISTINCT FROM b.{quote(start)}
-      LEFT JOIN sk ON sk.key IS NOT DISTINCT FROM b.__sku
-      LEFT JOIN un ON un.key IS NOT DISTINCT FROM {unit}
-      LEFT JOIN tg ON tg.key IS NOT DISTINCT FROM {col("Tags")}
     ), typed AS (
       SELECT *,
         CASE WHEN category = 'usage' AND qty IS NOT NULL AND qty < 1e15 THEN qty * mult END AS __q,
@@ -276,9 +275,23 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
     try:
         result = in_row_order(con.sql(sql).to_arrow_table())
     finally:
-        for view in ("b", "tm", "sk", "un", "tg"):
-            con.unregister(view)
+        con.unregister("b")
     return finish(result, ctx)
+
+
+def _lookup(table: pa.Table, column: str | None, mapped: pa.Table, alias: str) -> pa.Table:
+    """The table with `alias.<field>` columns: each row's results from `mapped` (key, fields...), null for no key."""
+    if column is None or mapped.num_rows == 0:
+        index = pa.nulls(table.num_rows, pa.int32())
+    else:
+        index = pc.index_in(table.column(column), value_set=mapped.column("key"))
+    for name in mapped.schema.names[1:]:
+        table = table.append_column(f"{alias}.{name}", pc.take(mapped.column(name), index))
+    return table
+
+
+def _got(alias: str, name: str) -> str:
+    return f"b.{quote(alias + '.' + name)}"
 
 
 def _unit(value: Any) -> dict[str, Any]:
