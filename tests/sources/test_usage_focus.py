@@ -129,3 +129,37 @@ def test_planted_secrets_never_reach_any_column(tmp_path: Path) -> None:
     table, errors, _ = _parse(_csv(tmp_path, [row], header))
     assert table.num_rows == 1 and not errors
     assert "PLANTED" not in json.dumps(table.to_pylist(), default=str)
+
+
+def test_record_ids_of_typed_parquet_are_duckdbs_own_text_of_every_column(tmp_path: Path) -> None:
+    """Repeated typed values take their text once per distinct value; the ids stay sha256 of DuckDB's casts."""
+    import datetime as dt
+
+    import duckdb
+
+    n = 3000
+    start = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    table = pa.table({
+        "BilledCost": pa.array([None if i % 97 == 0 else Decimal(f"{i % 13}.{i % 7:06d}") for i in range(n)],
+                               pa.decimal128(25, 6)),
+        "BillingCurrency": ["USD"] * n,
+        "ChargeCategory": ["Usage"] * n,
+        "ChargePeriodStart": pa.array([start + dt.timedelta(hours=i % 40, microseconds=(i % 3) * 1500)
+                                       for i in range(n)], pa.timestamp("us", tz="UTC")),
+        "ConsumedQuantity": pa.array([float(1 + i % 9) if i % 11 else 2.5e3 for i in range(n)], pa.float64()),
+        "ConsumedUnit": ["1000 Tokens"] * n,
+        "SkuId": [("gpt-4o-input", "gpt-4o-output")[i % 2] for i in range(n)],
+        "x_Seq": pa.array(range(n), pa.int64()),  # all distinct: cast row by row
+    })
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+    got, errors, records = collect(focus.parse(path, ParseContext(path.name)))
+    assert records == n and len(errors) == n // 97 + 1  # the null costs are quarantined
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    names = table.schema.names
+    content = ", ".join(f"coalesce(CAST({focus.quote(c)} AS VARCHAR), '')" for c in names)
+    expected = [r[0] for r in con.sql(
+        f"SELECT left(sha256(concat_ws(chr(31), 'focus', {content})), 24) FROM read_parquet('{path}') "
+        f"WHERE BilledCost IS NOT NULL").fetchall()]
+    assert got.column("record_id").to_pylist() == expected

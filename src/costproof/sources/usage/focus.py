@@ -169,6 +169,7 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
     table = _lookup(table, "__sku", sku_tbl, "sk")
     table = _lookup(table, unit_name, unit_tbl, "un")
     table = _lookup(table, "Tags" if "Tags" in have else None, tag_tbl, "tg")
+    table, texts = _texts(con, table, names)
     con.register("b", scan_batches(table))
 
     x_labels: dict[str, str] = {}
@@ -190,7 +191,7 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
     qty = col(qty_name) if qty_name else "NULL"
     unit = col(unit_name) if unit_name else "NULL"
     kind_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items())
-    content = ", ".join(f"coalesce(CAST(b.{quote(n)} AS VARCHAR), '')" for n in names)
+    content = ", ".join(f"coalesce({texts.get(n) or f'CAST(b.{quote(n)} AS VARCHAR)'}, '')" for n in names)
     meter_cols = ",\n".join(f"CASE WHEN __meter = '{m}' THEN CAST(__q AS BIGINT) ELSE 0 END AS {m}" for m in METERS)
     sql = f"""
     WITH base AS (
@@ -288,6 +289,33 @@ def _lookup(table: pa.Table, column: str | None, mapped: pa.Table, alias: str) -
     for name in mapped.schema.names[1:]:
         table = table.append_column(f"{alias}.{name}", pc.take(mapped.column(name), index))
     return table
+
+
+def _texts(con: Any, table: pa.Table, names: list[str]) -> tuple[pa.Table, dict[str, str]]:
+    """Typed (Parquet) columns with few distinct values get their text for the record id cast once per value.
+
+    The record id hashes every column as DuckDB casts it to text; casting a timestamp with time zone, a decimal
+    or a double row by row is most of the cost of a Parquet chunk, and FOCUS repeats these values (charge
+    periods, unit prices). The text is DuckDB's own cast, on the same connection, so the id is unchanged.
+    """
+    texts: dict[str, str] = {}
+    for name in names:
+        column = table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or len(column) < 1000:
+            continue
+        values = pc.unique(column)
+        if len(values) * 4 > len(column):
+            continue
+        con.register("v", pa.table({"v": values}))
+        try:
+            cast = con.sql("SELECT v, CAST(v AS VARCHAR) AS t FROM v").to_arrow_table()
+        finally:
+            con.unregister("v")
+        index = pc.index_in(column, value_set=cast.column("v"))
+        alias = "txt." + name
+        table = table.append_column(alias, pc.take(cast.column("t"), index))
+        texts[name] = f"b.{quote(alias)}"
+    return table, texts
 
 
 def _got(alias: str, name: str) -> str:
