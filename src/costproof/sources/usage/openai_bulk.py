@@ -154,7 +154,7 @@ class Block:
 
     __slots__ = ("view", "starts", "ends", "numbers", "binary", "raw")
 
-    def __init__(self, buf: bytearray, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, contiguous: bool
+    def __init__(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, numbers: np.ndarray, contiguous: bool
                  ) -> None:
         self.view = memoryview(buf)
         self.starts = starts
@@ -197,15 +197,15 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
     with open(path, "rb") as handle:
         while True:
             want = 0 if eof else max(0, min(window, os.fstat(handle.fileno()).st_size - handle.tell())) or 1
-            buf = bytearray(len(rest) + want)
-            buf[:len(rest)] = rest
+            buf = np.empty(len(rest) + want, np.uint8)  # not zeroed: the read fills it
+            buf[:len(rest)] = np.frombuffer(rest, np.uint8)
             got = handle.readinto(memoryview(buf)[len(rest):]) if want else 0
             if got < want:
-                del buf[len(rest) + got:]
+                buf = buf[:len(rest) + got]
                 eof = True
-            if not buf:
+            if not len(buf):
                 return
-            nl = np.flatnonzero(np.frombuffer(buf, np.uint8) == 10)
+            nl = np.flatnonzero(buf == 10)
             if len(nl) >= size:
                 ends = nl[:size]
             elif eof:
@@ -213,20 +213,19 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
             elif len(nl):
                 ends = nl
             else:  # not one whole line in the window: read a longer one
-                rest = bytes(buf)
+                rest = buf.tobytes()
                 window *= 2
                 continue
             rest = bytes(memoryview(buf)[int(ends[-1]) + 1:])
             starts = np.empty(len(ends), np.int64)
             starts[0] = 0
             starts[1:] = ends[:-1] + 1
-            if number == 0 and buf.startswith(b"\xef\xbb\xbf"):
+            if number == 0 and bytes(buf[:3]) == b"\xef\xbb\xbf":
                 starts[0] = 3
             numbers = np.arange(number + 1, number + 1 + len(ends), dtype=np.int64)
             number += len(ends)
             # a line starting with `{` is not blank; the others are looked at one by one
-            arr = np.frombuffer(buf, np.uint8)
-            first = np.where(ends > starts, arr[np.minimum(starts, len(buf) - 1)], 0)
+            first = np.where(ends > starts, buf[np.minimum(starts, len(buf) - 1)], 0)
             odd = np.flatnonzero(first != 123)
             keep = None
             if len(odd):
