@@ -586,10 +586,15 @@ class Numbering:
         self.con.register("occ_ids", vector.scan_batches(pa.table({
             "p": pa.array(np.arange(len(keys), dtype=np.int64)), "k": keys, "o": pa.array(occ)})))
         try:
-            return self.con.sql("SELECT left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) AS id FROM occ_ids "
-                                "ORDER BY p").to_arrow_table().column(0).combine_chunks()
+            # in row order: the connection keeps insertion order (checked, sorted only if it did not)
+            got = self.con.sql("SELECT p, left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) AS id FROM occ_ids"
+                               ).to_arrow_table()
         finally:
             self.con.unregister("occ_ids")
+        p = got.column("p").to_numpy()
+        if len(p) > 1 and not (p[1:] > p[:-1]).all():
+            got = got.take(pc.sort_indices(got.column("p")))
+        return got.column("id").combine_chunks()
 
     def _segment(self, keys: pa.Array, start: int, occ: np.ndarray) -> int:
         """Number keys[start:] up to the first new identity that finds the dict full; where to go on from."""
@@ -710,9 +715,13 @@ def run_block(con: duckdb.DuckDBPyConnection, prepared: Prepared, ctx: ParseCont
     if prepared.flat is not None:
         con.register("blk", prepared.flat)
         try:
-            result = con.sql(record_sql("blk", prepared.avail, prepared.trues) + " ORDER BY rn").to_arrow_table()
+            # in row order: the connection keeps insertion order (checked, sorted only if it did not)
+            result = con.sql(record_sql("blk", prepared.avail, prepared.trues)).to_arrow_table()
         finally:
             con.unregister("blk")
+        rn = result.column("rn").to_numpy()
+        if len(rn) > 1 and not (rn[1:] > rn[:-1]).all():
+            result = result.take(pc.sort_indices(result.column("rn")))
         ok = result.column("ok").fill_null(False)
         if not pc.all(ok).as_py():
             bad = pc.filter(result.column("rn"), pc.invert(ok))

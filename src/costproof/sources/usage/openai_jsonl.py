@@ -82,6 +82,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = true")  # the bulk queries return rows in block order unsorted
     provider = ctx.options.get("provider") or "openai-compatible"
     numbering = openai_bulk.Numbering(con, OCCURRENCE_LIMIT)
     try:
