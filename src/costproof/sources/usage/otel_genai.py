@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +61,35 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """The bulk path (pyarrow + numpy, see otel_bulk); what it cannot vouch for goes through the row path."""
+    if not ctx.options.get("bulk", True):
+        yield from parse_rows(path, ctx)
+        return
+    from costproof.sources.usage import otel_bulk
+
+    yield from otel_bulk.parse(Path(path), ctx)
+
+
+def parse_rows(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """The row path: one span at a time in Python."""
     builder = RowBuilder(ctx)
-    number = 0
-    for resource_spans in iter_json_items(path, ctx.file_label, (("resourceSpans",),)):
+    for _ in rows_from_items(iter_json_items(path, ctx.file_label, PATHS), 0, builder, ctx):
+        yield builder.flush()
+    yield from builder.drain()
+
+
+PATHS = (("resourceSpans",),)
+
+
+def rows_from_items(items: Iterable[Any], number: int, builder: RowBuilder, ctx: ParseContext) -> Iterator[int]:
+    """Feed the spans of resourceSpans items to `builder`, numbering spans after `number`; yields (the span
+    number reached) whenever the builder is full. Returns the last span number."""
+    for resource_spans in items:
         if not isinstance(resource_spans, dict):
             continue
-        resource = _attrs((resource_spans.get("resource") or {}).get("attributes"))
-        resource_labels = _labels(resource)
-        if "project" not in resource_labels and resource.get("service.name"):
-            resource_labels["project"] = str(resource["service.name"])
-        for scope in resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans") or []:
-            for span in (scope or {}).get("spans") or []:
+        resource, resource_labels = resource_context(resource_spans)
+        for scope in scope_list(resource_spans):
+            for span in span_list(scope):
                 number += 1  # record number = span index across the file, every span counted
                 try:
                     row = _row(span, resource, resource_labels, ctx)
@@ -83,8 +101,28 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                     row["source_record"] = number
                     builder.add(row)
                 if builder.full():
-                    yield builder.flush()
-    yield from builder.drain()
+                    yield number
+    return number
+
+
+def resource_context(resource_spans: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A resourceSpans item's resource attributes and the labels they give (service.name names the project)."""
+    res = resource_spans.get("resource")
+    resource = _attrs(res.get("attributes") if isinstance(res, dict) else None)
+    resource_labels = _labels(resource)
+    if "project" not in resource_labels and resource.get("service.name"):
+        resource_labels["project"] = str(resource["service.name"])
+    return resource, resource_labels
+
+
+def scope_list(resource_spans: dict[str, Any]) -> list[Any]:
+    scopes = resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans") or []
+    return scopes if isinstance(scopes, list) else []
+
+
+def span_list(scope: Any) -> list[Any]:
+    spans = scope.get("spans") if isinstance(scope, dict) else None
+    return spans if isinstance(spans, list) else []
 
 
 def _row(
@@ -160,16 +198,18 @@ def _row(
     for key in _COST:
         if attrs.get(key) is not None:
             cost = read_decimal(attrs[key], key)
+            if cost is not None and not fits_money(cost):
+                raise BadValue(f"{key}: {str(cost)[:24]} does not fit 12 decimal places and 26 digits")
             break
     status_code = read_int(attrs.get("http.response.status_code"), "http.response.status_code")
     error_type = str(attrs.get("error.type") or "")
-    if status_code is None and error_type.isdigit() and len(error_type) == 3:
+    if status_code is None and error_type.isdecimal() and len(error_type) == 3:
         status_code = int(error_type)  # semconv: HTTP errors put the status code in error.type
     provider = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system") or attrs.get("server.address")
     if end is not None and end < start:  # type: ignore[operator]
         raise BadValue("endTimeUnixNano: before startTimeUnixNano")
-    return {
-        "record_id": record_id(NAME, trace_id.lower(), span_id.lower()),
+    row = {
+        "record_id": None,
         "record_kind": "error" if failed else "consume",
         "occurred_at": occurred,
         "original_offset": "Z",
@@ -189,6 +229,30 @@ def _row(
         "provider_reported_currency": "USD" if cost is not None else None,
         "usage_origin": origin,
     }
+    for name, text in (("traceId", trace_id), ("spanId", span_id), *row.items()):
+        if isinstance(text, str) and not _encodable(text):
+            raise BadValue(f"{name}: not valid Unicode text (a lone surrogate)")
+    row["record_id"] = record_id(NAME, trace_id.lower(), span_id.lower())
+    return row
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MONEY = Decimal("1e-12")
+_MONEY_CONTEXT = Context(prec=80)
+
+
+def fits_money(value: Decimal) -> bool:
+    """Whether a cost is stored exactly as DECIMAL(38, 12)."""
+    return value.is_finite() and abs(value) < 10**26 and value == value.quantize(_MONEY, context=_MONEY_CONTEXT)
 
 
 def _int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -231,7 +295,15 @@ def _any_value(value: Any) -> Any:
     if "boolValue" in value:
         return value["boolValue"]
     if "arrayValue" in value:
-        return [_any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+        values = _values(value["arrayValue"])
+        return [_any_value(v) for v in values]
     if "kvlistValue" in value:
-        return {kv.get("key"): _any_value(kv.get("value")) for kv in (value["kvlistValue"] or {}).get("values") or []}
+        values = _values(value["kvlistValue"])
+        return {kv["key"]: _any_value(kv.get("value")) for kv in values
+                if isinstance(kv, dict) and isinstance(kv.get("key"), str)}
     return None
+
+
+def _values(holder: Any) -> list[Any]:
+    values = holder.get("values") if isinstance(holder, dict) else None
+    return values if isinstance(values, list) else []
