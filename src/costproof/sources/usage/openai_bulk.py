@@ -535,7 +535,8 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
     ), m AS (
       SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in meters.items())},
         CASE WHEN st IS NULL AND NOT failed AND (branch <> 'none' OR len(coalesce({choices}, [])) > 0
-                                                          OR obj <> '') THEN 200 ELSE st END AS status_n
+                                                          OR obj <> '') THEN 200 ELSE st END AS status_n,
+        replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') AS at_text
       FROM b
     )
     SELECT rn, ok0 AND branch IS NOT NULL AND occurred IS NOT NULL AND (mdl <> '' OR failed)
@@ -560,8 +561,11 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
       CASE WHEN failed THEN 0 ELSE 1 END AS requests, cost_v AS provider_reported_cost,
       CASE WHEN cost_v IS NOT NULL THEN 'USD' END AS provider_reported_currency,
       CASE WHEN branch = 'none' THEN 'missing' ELSE 'reported' END AS usage_origin,
-      coalesce(resp_id, '') AS response_id, branch,
-      replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') AS at_text
+      coalesce(resp_id, '') AS response_id, branch, at_text,
+      concat_ws(chr(31), 'openai-jsonl', coalesce(req, ''), coalesce(resp_id, ''), at_text,
+                coalesce(CAST(status_n AS VARCHAR), ''), CASE WHEN failed THEN 'error' ELSE 'consume' END, mdl, '')
+        AS key_head,
+      CASE WHEN branch = 'none' THEN '' ELSE chr(31) || concat_ws(chr(31), {', '.join(meters)}) END AS key_tail
     FROM m
     """
 
@@ -797,14 +801,8 @@ def _good_keys(good: pa.Table, ctx: ParseContext) -> tuple[pa.Array, pa.Table]:
     envs = pc.take(norm, pc.index_in(envs, pa.array(distinct, pa.string())))
     good = good.set_column(good.schema.get_field_index("api_key_name"), "api_key_name", names)
     good = good.set_column(good.schema.get_field_index("environment"), "environment", envs)
-    tokens = [pc.cast(good.column(c), pa.string()) for c in ("input_tokens", "cached_input_tokens",
-              "cache_write_tokens", "output_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens")]
-    head = [good.column("request_id").fill_null(""), good.column("response_id"), good.column("at_text"),
-            pc.cast(good.column("status_code"), pa.string()).fill_null(""), good.column("record_kind"),
-            good.column("model_reported").fill_null(""), names.fill_null("")]
-    with_tokens = pc.binary_join_element_wise("openai-jsonl", *head, *tokens, "\x1f")
-    without = pc.binary_join_element_wise("openai-jsonl", *head, "\x1f")
-    keys = pc.if_else(pc.equal(good.column("usage_origin"), "missing"), without, with_tokens)
+    # the key: the SQL's text up to the key name, the (hashed) key name, the SQL's token counts
+    keys = pc.binary_join_element_wise(good.column("key_head"), names.fill_null(""), good.column("key_tail"), "")
     return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys, good
 
 
