@@ -196,7 +196,10 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
     eof = False
     with open(path, "rb") as handle:
         while True:
-            want = 0 if eof else max(0, min(window, os.fstat(handle.fileno()).st_size - handle.tell())) or 1
+            want = 0
+            if not eof:  # fill the window up (the lines left over from the last block come first)
+                remaining = os.fstat(handle.fileno()).st_size - handle.tell()
+                want = min(max(window - len(rest), 0), remaining) if remaining > 0 else 1  # 1: see the end
             buf = np.empty(len(rest) + want, np.uint8)  # not zeroed: the read fills it
             buf[:len(rest)] = np.frombuffer(rest, np.uint8)
             got = handle.readinto(memoryview(buf)[len(rest):]) if want else 0
