@@ -264,3 +264,21 @@ def test_read_windows_shorter_than_lines(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert max(sizes) <= chunk_rows and sum(sizes) == sum(1 for line in lines if line.strip())
     if window > max(len(line) for line in lines):  # the lines carried over never make a block's buffer grow
         assert max(len(b.view) for b in blocks) <= window
+
+
+def test_block_buffers_are_reused_only_when_no_block_holds_them(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from costproof.sources.usage import openai_bulk
+
+    lines = [line.encode() for line in _lines(3, 400) if line.strip()]
+    path = tmp_path / "pool.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(openai_bulk, "_WINDOW", 2048)
+    held = list(openai_bulk.line_blocks(path, 50))  # every block kept: none may be overwritten by a later read
+    assert len(held) > 2 * openai_bulk._POOL
+    assert [b.line(i) for b in held for i in range(len(b))] == lines
+    streamed, bases = [], set()
+    for block in openai_bulk.line_blocks(path, 50):  # blocks dropped as they go: their buffers come back
+        streamed += [block.line(i) for i in range(len(block))]
+        bases.add(id(block.view.obj.base))
+    assert streamed == lines and len(bases) <= openai_bulk._POOL

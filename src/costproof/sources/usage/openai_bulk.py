@@ -15,6 +15,7 @@ import functools
 import io
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -185,6 +186,19 @@ _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 
 
 _WINDOW = 1 << 26  # bytes read per block (a block ends at its last whole line, or at `size` lines)
+_POOL = 4  # block buffers kept for reuse (blocks in flight: one turned into rows, one prepared, one read)
+
+
+def _buffer(pool: list[np.ndarray], n: int, window: int) -> np.ndarray:
+    """n bytes of a window-sized buffer no block uses any more (fresh pages cost a fault each), or of a new one."""
+    for held in pool:
+        # referenced only by the pool, this loop and getrefcount: no block, view or Arrow buffer holds it
+        if len(held) >= n and sys.getrefcount(held) <= 3:
+            return held[:n]
+    fresh = np.empty(max(n, window), np.uint8)  # not zeroed: the read fills it
+    if len(pool) < _POOL:
+        pool.append(fresh)
+    return fresh[:n]
 
 
 def line_blocks(path: Path, size: int) -> Iterator[Block]:
@@ -193,6 +207,7 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
     number = 0  # lines before the block
     rest = b""
     window = _WINDOW
+    pool: list[np.ndarray] = []
     eof = False
     with open(path, "rb") as handle:
         while True:
@@ -200,7 +215,7 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
             if not eof:  # fill the window up (the lines left over from the last block come first)
                 remaining = os.fstat(handle.fileno()).st_size - handle.tell()
                 want = min(max(window - len(rest), 0), remaining) if remaining > 0 else 1  # 1: see the end
-            buf = np.empty(len(rest) + want, np.uint8)  # not zeroed: the read fills it
+            buf = _buffer(pool, len(rest) + want, window)
             buf[:len(rest)] = np.frombuffer(rest, np.uint8)
             got = handle.readinto(memoryview(buf)[len(rest):]) if want else 0
             if got < want:
