@@ -201,6 +201,20 @@ def _buffer(pool: list[np.ndarray], n: int, window: int) -> np.ndarray:
     return fresh[:n]
 
 
+def _newlines(buf: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the first `limit` (or more) newlines, found 1 MB at a time (small scratch arrays stay cached)."""
+    found = []
+    count = 0
+    for start in range(0, len(buf), 1 << 20):
+        at = np.flatnonzero(buf[start:start + (1 << 20)] == 10)
+        if len(at):
+            found.append(at + start)
+            count += len(at)
+            if count >= limit:
+                break
+    return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
 def line_blocks(path: Path, size: int) -> Iterator[Block]:
     """Blocks of at most `size` lines (blank lines skipped but counted), streamed: each block reads a window of the
     file into a buffer of its own (the lines cut short at its end start the next one); a BOM on line 1 is dropped."""
@@ -223,7 +237,7 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
                 eof = True
             if not len(buf):
                 return
-            nl = np.flatnonzero(buf == 10)
+            nl = _newlines(buf, size)
             if len(nl) >= size:
                 ends = nl[:size]
             elif eof:
