@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -148,14 +150,17 @@ def _codes(table: pa.Table, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndar
     return inverse.reshape(-1), first
 
 
-def _combo_facts(table: pa.Table, ctx: ParseContext) -> pa.Table:
-    """One row of facts per record, from one Python evaluation per distinct combination."""
+def _combo_facts(table: pa.Table, ctx: ParseContext,
+                 decode: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> pa.Table:
+    """One row of facts per record, from one Python evaluation per distinct combination (`decode` turns a
+    combination's column values into the record's values, None when it cannot)."""
     inverse, first = _codes(table, COMBO)
     present = [c for c in COMBO if c in table.column_names]
     reps = table.select(present).take(pa.array(first, pa.int64())).to_pylist()
     rows = []
-    for item in reps:
-        facts = _facts(item, ctx)
+    for rep in reps:
+        item = decode(rep) if decode is not None else rep
+        facts = _facts(item, ctx) if item is not None else None
         rows.append(facts if facts is not None else {"ok": False})
     facts_table = pa.Table.from_pylist(rows, schema=pa.schema(list(_FACT_TYPES.items())))
     return facts_table.take(pa.array(inverse, pa.int64()))
@@ -163,17 +168,20 @@ def _combo_facts(table: pa.Table, ctx: ParseContext) -> pa.Table:
 
 # ---------------------------------------------------------------- a block of records
 def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array, ctx: ParseContext,
-              slow_item: Callable[[int], Any]) -> UsageChunk:
+              slow_item: Callable[[int], Any], typed: pa.Table | None = None,
+              decode: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> UsageChunk:
     """Rows of one block (text columns named after the SpendLogs fields): bulk where certain, the row path for the
-    rest (`slow_item(i)` gives record i as the row path reads it)."""
+    rest (`slow_item(i)` gives record i as the row path reads it). `typed` (JSON) is the block's scalar fields
+    already typed, with a `json_ok` column; `decode` reads a combination of JSON texts (see _combo_facts)."""
     n = table.num_rows
     cols = {f: table.column(f) if f in table.column_names else pa.nulls(n, pa.string()) for f in SCALAR}
-    con.register("blk", vector.scan_batches(pa.table(cols)))
-    try:
-        typed = con.sql(_ROW_SQL).to_arrow_table()
-    finally:
-        con.unregister("blk")
-    facts = _combo_facts(table, ctx)
+    if typed is None:
+        con.register("blk", vector.scan_batches(pa.table(cols)))
+        try:
+            typed = con.sql(_ROW_SQL).to_arrow_table()
+        finally:
+            con.unregister("blk")
+    facts = _combo_facts(table, ctx, decode)
     prompt = typed.column("prompt")
     completion = typed.column("completion")
     uncached = pc.subtract(pc.subtract(pc.subtract(prompt, facts.column("cached")), facts.column("cache_write")),
@@ -185,6 +193,8 @@ def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array
                                                     pc.greater_equal(typed.column("spend"), 0))),
         pc.greater_equal(uncached, 0), pc.greater_equal(text_out, 0),
     ]
+    if "json_ok" in typed.column_names:
+        checks.append(typed.column("json_ok"))
     ok = checks[0]
     for check in checks[1:]:
         ok = pc.and_kleene(ok, check)
@@ -469,3 +479,326 @@ def _rest(path: Path, offset: int, names: list[str], line: int, ctx: ParseContex
             return
     # text that is not UTF-8 further on: the row path's own message, from the file's start
     yield from _row_chunks(((n, r) for n, r in ls._records(path, label) if n > done), ctx)
+
+
+# ---------------------------------------------------------------- JSON array, one item per line
+# Each line of the file holds one item (`[{...}`, `,{...}`, `{...},`, `{...}]`, blank, `[` or `]` lines): the
+# items are cut from the raw bytes, so the row path gets each item's own text. DuckDB re-serializes numbers, so a
+# number is vouched for only where its value settles the row path's result (integers; a spend whose double is a
+# 12-decimal value under 1000, which is the stored value of every text that reads as that double); a float, NaN or
+# oversized integer anywhere in the combination fields sends the record to the row path. DuckDB also accepts what
+# Python's json module refuses (trailing commas, NaN spellings): a line where such text may appear goes to the row
+# path, which reads it with json.loads (and a line json.loads refuses ends the bulk read: the row path reads the
+# file from the last record yielded, so its own error is raised).
+class _Unvouched(Exception):
+    """The rest of the file goes through the row path."""
+
+
+_WS = np.zeros(256, bool)
+_WS[[9, 10, 13, 32]] = True
+_J_PATHS = "[" + ", ".join(f"'$.\"{k}\"'" for k in FIELDS) + "]"
+_J_NAMES = ", ".join(f"'{k}'" for k in FIELDS)
+# trailing commas, NaN/Infinity spellings (DuckDB reads them, json.loads does not, or not alike)
+_ODD = r",[ \t\r\n]*[]}]|[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"
+_J_LIST = "[" + ", ".join(f"'{k}'" for k in FIELDS) + "]"
+# each field's JSON text (x[i]: DuckDB evaluates json_extract once for all of them); same = no repeated field key
+_EXTRACT_SQL = f"""
+SELECT {", ".join(f'x[{i + 1}] AS "{k}"' for i, k in enumerate(FIELDS))},
+  len(list_filter(x, lambda v: v IS NOT NULL)) = nk AS same
+FROM (SELECT json_extract(j, {_J_PATHS}) AS x,
+        len(list_filter(json_keys(j), lambda k: list_contains({_J_LIST}, k))) AS nk FROM items)
+"""
+
+
+def _sv(f: str) -> str:
+    """A JSON text's string value (NULL unless the text is a JSON string)."""
+    return f"CASE WHEN left(\"{f}\", 1) = '\"' THEN json_extract_string(\"{f}\", '$') END"
+
+
+_J_STAGE_SQL = f"""
+SELECT {_sv("request_id")} AS request_id, {_sv("startTime")} AS "startTime", {_sv("api_key")} AS api_key,
+  "endTime" IS NULL OR "endTime" = 'null' AS end_null, {_sv("endTime")} AS "endTime",
+  spend IS NULL OR spend = 'null' AS spend_null0, {_sv("spend")} AS spend_s,
+  CASE WHEN regexp_matches(spend, '^[0-9]{{1,20}}$') THEN CAST(spend AS DECIMAL(38, 12)) END AS spend_i,
+  CASE WHEN regexp_matches(spend, '^-?[0-9][0-9.eE+-]*$') THEN TRY_CAST(spend AS DOUBLE) END AS spend_d,
+  prompt_tokens AS p_j, {_sv("prompt_tokens")} AS p_s, completion_tokens AS c_j, {_sv("completion_tokens")} AS c_s,
+  api_key IS NULL OR api_key = 'null' OR left(api_key, 1) = '"' AS key_ok,
+  json_ok0
+FROM jblk
+"""
+
+
+def _j_tokens(j: str, s: str) -> str:
+    return (f"CASE WHEN {j} IS NULL OR {j} = 'null' OR {s} IN {_NULLS} THEN 0 "
+            f"WHEN regexp_matches({s}, '{_INT}') THEN CAST({s} AS BIGINT) "
+            f"WHEN regexp_matches({j}, '^[0-9]{{1,18}}$') THEN CAST({j} AS BIGINT) END")
+
+
+_J_ROW_SQL = f"""
+SELECT
+  request_id IS NOT NULL AND request_id NOT IN {_NULLS} AND NOT contains(request_id, chr(0))
+    AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
+  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN
+    CASE WHEN right("startTime", 1) = 'Z' OR substr("startTime", -6, 1) IN ('+', '-')
+         THEN TRY_CAST("startTime" AS TIMESTAMPTZ)
+         ELSE CAST(TRY_CAST("startTime" AS TIMESTAMP) AS TIMESTAMPTZ) END END AS occurred,
+  CASE WHEN length("startTime") > 19 AND substr("startTime", -6, 1) IN ('+', '-')
+            AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,
+  end_null OR "endTime" IN {_NULLS} OR "endTime" = "startTime"
+    OR (regexp_matches("endTime", '{_ISO}') AND TRY_CAST("endTime" AS TIMESTAMPTZ) IS NOT NULL) AS end_ok,
+  spend_null0 OR coalesce(spend_s IN {_NULLS}, false) AS spend_null,
+  CASE WHEN regexp_matches(spend_s, '{_DEC}') THEN CAST(spend_s AS DECIMAL(38, 12))
+       WHEN spend_i IS NOT NULL THEN spend_i
+       WHEN spend_d >= 0 AND spend_d < 1000
+            AND CAST(CAST(spend_d AS DECIMAL(38, 12)) AS DOUBLE) = spend_d THEN CAST(spend_d AS DECIMAL(38, 12))
+       END AS spend,
+  {_j_tokens("p_j", "p_s")} AS prompt,
+  {_j_tokens("c_j", "c_s")} AS completion,
+  left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id,
+  json_ok0 AND key_ok AS json_ok
+FROM jstage
+"""
+
+
+class _NotExact(Exception):
+    pass
+
+
+def _no_float(text: str) -> Any:
+    raise _NotExact(text)
+
+
+def _exact_int(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # DuckDB keeps 64-bit integers exactly, not larger ones
+        raise _NotExact(text)
+    return value
+
+
+def _decode(rep: dict[str, Any]) -> dict[str, Any] | None:
+    """A combination's JSON texts (as DuckDB wrote them) as json.loads reads the item, or None when DuckDB's text
+    may differ from the file's (a float, NaN or a wide integer)."""
+    item: dict[str, Any] = {}
+    for key, text in rep.items():
+        if text is None:
+            continue
+        try:
+            item[key] = json.loads(text, parse_float=_no_float, parse_int=_exact_int, parse_constant=_no_float)
+        except (_NotExact, ValueError):
+            return None
+    return item
+
+
+def _skip(arr: np.ndarray, s: np.ndarray, e: np.ndarray, back: bool) -> bool:
+    """Moves starts (or ends, back=True) over JSON whitespace inside each line; False when a line has too much."""
+    for _ in range(64):
+        if back:
+            m = (e > s) & _WS[arr[np.maximum(e - 1, 0)]]
+            if not m.any():
+                return True
+            e[m] -= 1
+        else:
+            m = (s < e) & _WS[arr[np.minimum(s, len(arr) - 1)]]
+            if not m.any():
+                return True
+            s[m] += 1
+    return False
+
+
+def _strip(arr: np.ndarray, s: np.ndarray, e: np.ndarray, char: str, back: bool) -> np.ndarray:
+    """Lines whose first (last) character is `char`: blanked out in the buffer and stepped over."""
+    code = ord(char)
+    if back:
+        m = (e > s) & (arr[np.maximum(e - 1, 0)] == code)
+        arr[e[m] - 1] = 32
+        e[m] -= 1
+    else:
+        m = (s < e) & (arr[np.minimum(s, len(arr) - 1)] == code)
+        arr[s[m]] = 32
+        s[m] += 1
+    return m
+
+
+def _json_block(item: tuple[int, bytes]) -> dict[str, Any] | None:
+    """A block's lines: item texts (separators blanked) and the layout flags the caller checks; None when the lines
+    are not one item each (or not UTF-8)."""
+    _offset, block = item
+    buf = bytearray(block)
+    if _offset == 0 and buf.startswith(b"\xef\xbb\xbf"):
+        buf[:3] = b"   "
+    if not buf.endswith(b"\n"):
+        buf += b"\n"
+    arr = np.frombuffer(buf, np.uint8)
+    ends = np.flatnonzero(arr == 10)
+    s = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    e = ends.astype(np.int64)
+    if not (_skip(arr, s, e, False) and _skip(arr, s, e, True)):
+        return None
+    nonempty = s < e
+    opens = _strip(arr, s, e, "[", False)
+    closes = _strip(arr, s, e, "]", True)
+    ok = _skip(arr, s, e, False) and _skip(arr, s, e, True)
+    lead = _strip(arr, s, e, ",", False)
+    trail = _strip(arr, s, e, ",", True)
+    ok = ok and _skip(arr, s, e, False) and _skip(arr, s, e, True)
+    if not ok:
+        return None
+    items = s < e
+    if items.any():
+        first = arr[s[items]]
+        last = arr[e[items] - 1]
+        if not (np.all(first == 123) and np.all(last == 125)):
+            return None
+    if np.any((lead | trail) & ~items):
+        return None
+    offsets = np.concatenate([[0], ends + 1]).astype(np.int32)
+    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(bytes(buf)))
+    try:
+        lines.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    index = np.flatnonzero(items)
+    if len(index) != len(ends):
+        lines = lines.take(pa.array(index, pa.int64()))
+    return {"lines": lines, "odd": _odd(lines), "nonempty": nonempty, "opens": opens, "closes": closes, "items": items,
+            "lead": lead[index], "trail": trail[index]}
+
+
+class _Layout:
+    """The file-wide layout checks across blocks: `[` first, `]` last, one comma between items."""
+
+    def __init__(self) -> None:
+        self.opened = False
+        self.closed = False
+        self.prev_trail: bool | None = None  # the last item's trailing comma (None before the first item)
+
+    def check(self, b: dict[str, Any]) -> bool:
+        nonempty = np.flatnonzero(b["nonempty"])
+        if not len(nonempty):
+            return True
+        if self.closed:
+            return False
+        opens = np.flatnonzero(b["opens"])
+        if self.opened:
+            if len(opens):
+                return False
+        elif list(opens) != [nonempty[0]]:
+            return False
+        self.opened = True
+        closes = np.flatnonzero(b["closes"])
+        if len(closes):
+            if list(closes) != [nonempty[-1]]:
+                return False
+        lead, trail = b["lead"], b["trail"]
+        if len(lead):
+            before = np.concatenate([[bool(self.prev_trail)], trail[:-1]])
+            if self.prev_trail is None and lead[0]:
+                return False
+            if self.prev_trail is None:
+                before[0] = True  # the first item: no comma before it (checked above)
+                if np.any(before[1:].astype(int) + lead[1:].astype(int) != 1):
+                    return False
+            elif np.any(before.astype(int) + lead.astype(int) != 1):
+                return False
+            self.prev_trail = bool(trail[-1])
+        if len(closes):
+            if self.prev_trail:
+                return False
+            self.closed = True
+        return True
+
+
+def _odd(lines: pa.Array) -> pa.Array:
+    """Lines that may hold a trailing comma or a NaN/Infinity spelling (DuckDB reads them; json.loads refuses
+    them or reads them otherwise): the row path's. Strings may match too (harmless: the row path reads them)."""
+    odd = pc.match_substring_regex(lines, r",[ \t\r\n]*[]}]")
+    maybe = pc.or_(pc.match_substring(lines, "nan", ignore_case=True),
+                   pc.match_substring(lines, "inf", ignore_case=True))
+    if pc.any(maybe).as_py():
+        odd = pc.or_(odd, pc.match_substring_regex(lines, r"[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"))
+    return odd
+
+
+def _extract(con: duckdb.DuckDBPyConnection, lines: pa.Array, odd: pa.Array) -> tuple[pa.Table, pa.Array]:
+    """(fields as JSON texts, json_ok0) of item lines; lines DuckDB cannot read are not ok (the row path's)."""
+    valid = None
+    for _ in range(2):
+        use = lines if valid is None else pc.if_else(valid, lines, "{}")
+        con.register("items", vector.scan_batches(pa.table({"j": use})))
+        try:
+            got = con.sql(_EXTRACT_SQL).to_arrow_table()
+            break
+        except duckdb.Error:
+            if valid is not None:
+                raise
+            con.register("items", vector.scan_batches(pa.table({"j": lines})))
+            valid = con.sql("SELECT json_valid(j) AS v FROM items").to_arrow_table().column("v")
+        finally:
+            con.unregister("items")
+    ok = pc.and_(got.column("same"), pc.invert(odd))
+    if valid is not None:
+        ok = pc.and_(ok, valid)
+    return got.drop_columns(["same"]), ok
+
+
+def _j_typed(con: duckdb.DuckDBPyConnection, fields: pa.Table, ok0: Any) -> tuple[pa.Table, pa.Table]:
+    """(typed scalar fields as run_block reads them, the block table with string values for the scalars)."""
+    con.register("jblk", vector.scan_batches(fields.append_column("json_ok0", ok0)))
+    try:
+        stage = con.sql(_J_STAGE_SQL).to_arrow_table()
+    finally:
+        con.unregister("jblk")
+    con.register("jstage", vector.scan_batches(stage))
+    try:
+        typed = con.sql(_J_ROW_SQL).to_arrow_table()
+    finally:
+        con.unregister("jstage")
+    table = pa.table({**{f: stage.column(f) for f in ("request_id", "startTime", "endTime", "api_key")},
+                      "spend": stage.column("spend_s"),
+                      **{f: fields.column(f) for f in COMBO}})
+    return typed, table
+
+
+def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    """A JSON array with one item per line in bulk; anything else (pages, pretty-printed items, a line json.loads
+    refuses) through the row path from the first record not yet yielded."""
+    try:
+        yield from _json_bulk(path, ctx)
+        return
+    except _Unvouched as exc:
+        done = exc.args[0]
+    yield from _row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
+
+
+def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
+    with open(path, "rb") as handle:
+        start = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    if start[:1] != b"[":
+        raise _Unvouched(0)
+    con = vector.connect()
+    layout = _Layout()
+    done = 0
+    try:
+        for b in _ahead(_cut_blocks(path, 0, _block_bytes(ctx)), _json_block):
+            if b is None or not layout.check(b):
+                raise _Unvouched(done)
+            lines = b["lines"]
+            for piece_start in range(0, len(lines), ctx.chunk_rows):
+                piece = lines.slice(piece_start, ctx.chunk_rows)
+                fields, ok0 = _extract(con, piece, b["odd"].slice(piece_start, ctx.chunk_rows))
+                typed, table = _j_typed(con, fields, ok0)
+                numbers = pa.array(np.arange(done + 1, done + 1 + len(piece), dtype=np.int64))
+
+                def slow_item(i: int, piece: pa.Array = piece, first: int = done) -> Any:
+                    try:
+                        return json.loads(piece[i].as_py(), parse_float=Decimal)
+                    except ValueError:
+                        raise _Unvouched(first) from None
+
+                chunk = run_block(con, table, numbers, ctx, slow_item, typed, _decode)
+                yield chunk
+                done += len(piece)
+        if not layout.closed:
+            raise _Unvouched(done)
+    finally:
+        con.close()

@@ -23,12 +23,14 @@ from costproof.sources.usage.base import (
     read_int,
     read_time,
     record_id,
+    stored_cost,
 )
 
 NAME = "litellm-spend"
 _REQUIRED = ("request_id", "spend", "startTime")
 _NULLS = ("", "None", "none", "null", "NULL")
 _FAILED = ("failure", "failed", "error")
+_MAX_COST = Decimal(10) ** 26  # the stored column is DECIMAL(38, 12)
 
 
 def sniff(head: bytes, name: str) -> bool:
@@ -37,10 +39,11 @@ def sniff(head: bytes, name: str) -> bool:
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    if ctx.options.get("bulk", True) and _kind(path) == "csv":
+    kind = _kind(path) if ctx.options.get("bulk", True) else ""
+    if kind in ("csv", "json"):
         from costproof.sources.usage import litellm_bulk
 
-        yield from litellm_bulk.parse_csv(path, ctx)
+        yield from (litellm_bulk.parse_csv if kind == "csv" else litellm_bulk.parse_json)(path, ctx)
         return
     builder = RowBuilder(ctx)
     for number, item in _records(path, ctx.file_label):
@@ -96,6 +99,8 @@ def _row(item: Any, ctx: ParseContext) -> dict[str, Any]:
     spend = read_decimal(_nullable(item.get("spend")), "spend")
     if spend is not None and spend < 0:
         raise BadValue(f"spend: negative value {spend}")
+    if spend is not None and stored_cost(spend) >= _MAX_COST:
+        raise BadValue(f"spend: {str(spend)[:24]} is too large to store")
     cache_hit = _text(item.get("cache_hit")).lower() == "true"
     prompt = read_int(_nullable(item.get("prompt_tokens")), "prompt_tokens") or 0
     completion = read_int(_nullable(item.get("completion_tokens")), "completion_tokens") or 0
