@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import mmap
 import os
 import re
@@ -361,19 +362,20 @@ def _replay(path: Path, ctx: ParseContext) -> None:
 # ---------------------------------------------------------------- the bulk path
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     """Blocks are read, parsed and pivoted on a worker thread one block ahead of the rows being built."""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    worker_con = duckdb.connect()  # used by the worker thread only
+    worker_con.execute("SET enable_progress_bar = false")
+    worker_con.execute("SET preserve_insertion_order = true")  # record ids are read back in row order
     number = items = 0
     any_line = False
     pending: Future[_Prepared] | None = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otel-bulk")
     try:
-        for block in [*_blocks(path, max(1, ctx.chunk_rows) * _BYTES_PER_ROW), None]:
-            ahead = pool.submit(_prepare, block, ctx) if isinstance(block, _Block) else None
+        for block in itertools.chain(_blocks(path, max(1, ctx.chunk_rows) * _BYTES_PER_ROW), [None]):
+            ahead = pool.submit(_prepare, block, ctx, worker_con) if isinstance(block, _Block) else None
             if pending is not None:
                 prepared = pending.result()
                 any_line = True
-                chunk, number, items, cut = _block(con, prepared, ctx, number, items)
+                chunk, number, items, cut = _block(prepared, ctx, number, items)
                 prepared.block.release()
                 yield from _pieces(chunk, max(1, ctx.chunk_rows))
                 if cut is not None:
@@ -387,7 +389,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 return
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        con.close()
+        worker_con.close()
     if not any_line:
         raise InputError("the file is empty", file=ctx.file_label)
 
@@ -412,23 +414,27 @@ class _Prepared:
         self.block, self.results, self.slow = block, results, slow
 
 
-def _prepare(block: _Block, ctx: ParseContext) -> _Prepared:
+def _prepare(block: _Block, ctx: ParseContext, con: duckdb.DuckDBPyConnection) -> _Prepared:
     parsed, refused = _parse(block, list(range(len(block))))
     slow = block.suspects() | set(refused)
     results = []
-    for idx, variant, table in parsed:
-        first = 0
-        success = table.column("success")
-        for chunk in table.column("resourceSpans").chunks:
-            piece = idx[first:first + len(chunk)]
-            results.append(_Bulk(piece, variant, chunk, success.slice(first, len(chunk)).combine_chunks(), ctx))
-            first += len(chunk)
+    for idx, variant, table in parsed:  # one piece per table: joining its chunks costs little, per-piece work more
+        results.append(_Bulk(idx, variant, table.column("resourceSpans").combine_chunks(),
+                             table.column("success").combine_chunks(), ctx))
     for r in results:
         slow |= r.line_fallback
+    # record ids of every span (those of spans the row path takes are not used)
+    if results:
+        ids = _record_ids(con, pa.concat_arrays([_ascii_lower(r.trace) for r in results]),
+                          pa.concat_arrays([_ascii_lower(r.span_id) for r in results]))
+        first = 0
+        for r in results:
+            r.ids = ids.slice(first, len(r.spans))
+            first += len(r.spans)
     return _Prepared(block, results, slow)
 
 
-def _block(con: duckdb.DuckDBPyConnection, prepared: _Prepared, ctx: ParseContext, number: int,
+def _block(prepared: _Prepared, ctx: ParseContext, number: int,
            items: int) -> tuple[UsageChunk, int, int, int | None]:
     """One block of lines: (chunk, spans so far, items so far, offset where the streaming row path takes over)."""
     block, results, slow = prepared.block, prepared.results, prepared.slow
@@ -455,7 +461,7 @@ def _block(con: duckdb.DuckDBPyConnection, prepared: _Prepared, ctx: ParseContex
     errors: list[RowError] = []
     rows: list[dict[str, Any]] = []
     for r in results:
-        table, errs, extra = r.finish(con, base, stop, slow)
+        table, errs, extra = r.finish(base, stop, slow)
         if table is not None and table.num_rows:
             parts.append(table)
         errors += errs
@@ -469,7 +475,7 @@ def _block(con: duckdb.DuckDBPyConnection, prepared: _Prepared, ctx: ParseContex
     if rows:
         parts.append(sanitize_table(to_table(rows), ctx.secret_pattern))
     table = pa.concat_tables(parts) if parts else USAGE_SCHEMA.empty_table()
-    if len(parts) > 1:
+    if rows and len(parts) > 1:  # the bulk parts are in record order; rows from the row path are merged in
         table = table.take(pc.sort_indices(table.column("source_record")))
     errors.sort(key=lambda e: e.record)
     number = int(base[stop - 1] + spans_of[stop - 1]) if stop else number
@@ -496,12 +502,14 @@ def _scopes(scope_spans: pa.Array, ils: pa.Array) -> tuple[pa.Array, np.ndarray]
 
 def _digits(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(value, readable) of texts the row path's read_int takes as they are: ASCII digits within int64."""
+    decimal = pc.ascii_is_decimal(text)
+    if decimal.null_count == 0 and pc.all(decimal).as_py():
+        with contextlib.suppress(pa.ArrowInvalid):  # beyond int64: see below
+            return _np(pc.cast(text, pa.int64())), np.ones(len(text), bool)
     size = pc.binary_length(text)
-    good = pc.and_(pc.ascii_is_decimal(text), pc.or_(pc.less_equal(size, 18), pc.and_(
+    good = pc.and_(decimal, pc.or_(pc.less_equal(size, 18), pc.and_(
         pc.equal(size, 19), pc.less_equal(text, "9223372036854775807"))))
     good_np = _np(pc.fill_null(good, False))
-    if good_np.all():
-        return _np(pc.cast(text, pa.int64())), good_np
     nums = pc.cast(pc.if_else(pa.array(good_np), text, pa.scalar(None, _S)), pa.int64())
     return _np(nums.fill_null(0)), good_np
 
@@ -526,6 +534,7 @@ class _Bulk:
                  ctx: ParseContext):
         self.lines = np.asarray(lines, np.int64)
         self.variant = variant
+        self.ids: pa.Array = pa.array([], _S)  # set by _prepare: the record id of every span
         self.ctx = ctx
         nl = len(lines)
         fallback = np.zeros(nl, bool)
@@ -638,10 +647,12 @@ class _Bulk:
         idx = self.at.get(s)
         if idx is None:
             return pa.nulls(len(self.spans), _S)
+        kind = self._kind(s)
+        has_int = self.variant[0] and bool((kind == INT).any())
+        if not (kind == STR).any():
+            return _take(self.iv, idx) if has_int else pa.nulls(len(self.spans), _S)
         out = _take(self.sv, idx)
-        if self.variant[0]:
-            out = pc.coalesce(out, _take(self.iv, idx))
-        return out
+        return pc.coalesce(out, _take(self.iv, idx)) if has_int else out
 
     def _int(self, group: str, fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The row path's `_int` over aliases: (value, present); spans it cannot read are marked in `fb`."""
@@ -684,7 +695,7 @@ class _Bulk:
         return nums, present, ~present | (nums >= 0)
 
     # -------------------------------------------------------------- rows
-    def finish(self, con: duckdb.DuckDBPyConnection, base: np.ndarray, stop: int,
+    def finish(self, base: np.ndarray, stop: int,
                slow: set[int]) -> tuple[pa.Table | None, list[RowError], list[dict[str, Any]]]:
         ctx = self.ctx
         ns = len(self.spans)
@@ -829,41 +840,45 @@ class _Bulk:
                 extra.append(out)
         if not good.any():
             return None, errors, extra
-        sel = pa.array(np.flatnonzero(good))
-        m = len(sel)
+        every = bool(good.all())
+        mask = pa.array(good)
+
+        def pick(arr: pa.Array) -> pa.Array:
+            return arr if every else arr.filter(mask)
+
+        m = int(good.sum())
         failed_g = failed[good]
         reported_g = reported[good]
         stream_g = is_stream[good]
         partial_g = partial[good] | (stream_g & ~failed_g & (~reported_g | (n_reasons[good] == 0)))
         # labels: per distinct (resource, span label attributes)
-        labels = _label_columns(self.span_res[good], self.label_sig.take(sel), self.res_labels, ctx)
+        labels = _label_columns(self.span_res[good], pick(self.label_sig), self.res_labels, ctx)
 
         def meter(values: np.ndarray) -> pa.Array:
             return pa.array(values[good], pa.int64(), mask=~reported_g)
 
         status_g = status[good]
         status_arr = pa.array(status_g, pa.int64(), mask=status_g < 0)
-        cost_g = cost128.take(sel)
-        ids = _record_ids(con, pc.utf8_lower(pc.fill_null(self.trace.take(sel), "")),
-                          pc.utf8_lower(self.span_id.take(sel)))
-        op_g = op.take(sel)
-        model_g = model.take(sel)
+        cost_g = pick(cost128)
+        ids = pick(self.ids)
+        op_g = pick(op)
+        model_g = pick(model)
         cols: dict[str, pa.Array] = {
             "record_id": ids,
             "import_id": pa.nulls(m, _S),
             "source_record": pa.array(numbers[good], pa.int64()),
-            "record_kind": pa.array(np.where(failed_g, "error", "consume").astype(object), _S),
+            "record_kind": pc.if_else(pa.array(failed_g), "error", "consume"),
             "occurred_at": pa.array(start[good] // 1000, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            "original_offset": pa.array(["Z"] * m, _S),
-            "provider": provider.take(sel),
+            "original_offset": pa.repeat(pa.scalar("Z", _S), m),
+            "provider": pick(provider),
             "model_reported": pc.if_else(pc.equal(model_g, ""), pa.scalar(None, _S), model_g),
             "route_family": pc.if_else(pc.equal(op_g, ""), pa.scalar(None, _S), op_g),
             "request_id": pa.nulls(m, _S),
             "status_code": status_arr,
             "status_class": pc.if_else(status_arr.is_null(), "", pc.binary_join_element_wise(
                 pc.cast(pc.divide(status_arr, 100), _S), "xx", "")),
-            "attempt": pa.array(np.ones(m, np.int64)),
-            "is_retry": pa.array(np.zeros(m, bool)),
+            "attempt": pa.repeat(pa.scalar(1, pa.int64()), m),
+            "is_retry": pa.repeat(pa.scalar(False), m),
             "is_stream": pa.array(stream_g),
             "is_partial": pa.array(partial_g),
             **labels,
@@ -881,7 +896,7 @@ class _Bulk:
             "provider_reported_cost": cost_g,
             "provider_reported_currency": pc.if_else(cost_g.is_null(), pa.scalar(None, _S), "USD"),
             "provider_ratios": pa.nulls(m, _S),
-            "usage_origin": pa.array(np.where(reported_g, "reported", "missing").astype(object), _S),
+            "usage_origin": pc.if_else(pa.array(reported_g), "reported", "missing"),
         }
         table = pa.table({name: cols[name] for name in USAGE_SCHEMA.names}).cast(USAGE_SCHEMA)
         return sanitize_table(table, ctx.secret_pattern), errors, extra
@@ -1002,7 +1017,9 @@ def _label_columns(span_res: np.ndarray, sig: pa.Array, res_labels: list[dict[st
             if n != "api_key_name":
                 cols[n].append(labels.get(n))
     idx = pa.array(inverse.reshape(-1))
-    return {n: pa.array(v, _S).take(idx) for n, v in cols.items()}
+    m = len(idx)
+    return {n: pa.array(v, _S).take(idx) if any(x is not None for x in v) else pa.nulls(m, _S)
+            for n, v in cols.items()}
 
 
 def _unsign(sig: str) -> list[dict[str, Any]]:
@@ -1042,6 +1059,12 @@ def _map_text(arr: pa.Array, fn: Any, out_type: pa.DataType = _S) -> pa.Array:
     enc = pc.dictionary_encode(arr)
     mapped = pa.array([None if v is None else fn(v) for v in enc.dictionary.to_pylist()], out_type)
     return mapped.take(enc.indices)
+
+
+def _ascii_lower(ids: pa.Array) -> pa.Array:
+    """Python's str.lower() of ASCII ids; other ids (their spans go to the row path) as ""."""
+    ids = pc.fill_null(ids, "")
+    return pc.ascii_lower(pc.if_else(pc.string_is_ascii(ids), ids, ""))
 
 
 def _record_ids(con: duckdb.DuckDBPyConnection, trace: pa.Array, span: pa.Array) -> pa.Array:
