@@ -7,7 +7,12 @@ outside int64, an invalid line, a repeated key, all make the block fail; the blo
 it cannot read are isolated, and those go through `openai_jsonl._row` verbatim. So do lines the schema cannot
 describe exactly: a token key present with `null` (the row path tells present from absent), label keys the schema
 does not spell, `error` objects, embeddings lists, values with whitespace at the edges.
-"""
+
+The pipeline: `line_blocks` cuts the file into blocks of whole lines in reused buffers (numpy finds the newlines);
+`Prepared` checks a block's UTF-8 (Arrow), counts label-like keys (one RE2 pass) and parses the block's bytes as
+they are, on a worker thread one block ahead; `run_block` runs the block's SQL (generated for the columns the
+block has, constants folded in Python), the row path for the rest, and `Numbering` gives occurrence numbers as
+base.Occurrences does, a block at a time."""
 
 from __future__ import annotations
 
