@@ -271,3 +271,108 @@ def test_repeated_keys_are_read_as_json_loads_reads_them(tmp_path: Path, kind: s
     _assert_same(bulk, rows)
     assert rows[0].column("provider_reported_cost").to_pylist()[:2] == [Decimal(9) / 500000, Decimal(-5) / 500000]
     assert rows[0].column("cached_input_tokens").to_pylist()[2] == 10
+
+
+def _lines_blocks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the items newapi_lines handed to the bulk SQL (so a test sees the line reader was taken)."""
+    from costproof.sources.usage import newapi_lines
+
+    read: list[int] = []
+    blocks = newapi_lines.blocks
+
+    def counting(path: Path):  # type: ignore[no-untyped-def]
+        for block in blocks(path):
+            read.append(block.table.num_rows)
+            yield block
+
+    monkeypatch.setattr(newapi_lines, "blocks", counting)
+    return read
+
+
+def _layout(items: list[object], style: str, rng: random.Random) -> bytes:
+    texts = [json.dumps(r, ensure_ascii=rng.random() < 0.5) for r in items]
+    if style == "leading":  # new-api dumps: `[` + first item, `,` + item per line, `]` after the last
+        body = "[" + "\n,".join(texts) + "\n]\n"
+    elif style == "trailing":
+        body = "[\n" + ",\n".join(texts) + "\n]"
+    elif style == "crlf_bom":
+        body = "\ufeff[\r\n" + ",\r\n".join(texts) + "\r\n]\r\n"
+    elif style == "spaces":  # blank lines, spaces around separators, the bracket on the last item line
+        parts = []
+        for i, t in enumerate(texts):
+            sep = "" if i == 0 else rng.choice([",", " , ", ",\n", "\n,", ",\n\n"])
+            parts.append(sep + rng.choice(["", " ", "\t"]) + t + rng.choice(["", " ", "\t"]))
+        body = " \n[ " + "\n".join(parts) + "]  \n\n"
+    elif style == "spread":  # one item over several lines part way: the line reader hands over
+        cut = len(texts) * 2 // 3
+        body = ("[\n" + ",\n".join(texts[:cut]) + ",\n" + ",\n".join(json.dumps(r, indent=1) for r in items[cut:])
+                + "\n]")
+    elif style == "minified":
+        body = json.dumps(items)
+    elif style == "trailing_comma":
+        body = "[\n" + ",\n".join(texts) + ",\n]"
+    elif style == "two_arrays":
+        half = len(texts) // 2
+        body = "[\n" + ",\n".join(texts[:half]) + "\n]\n[\n" + ",\n".join(texts[half:]) + "\n]\n"
+    else:
+        raise AssertionError(style)
+    return body.encode("utf-8")
+
+
+@pytest.mark.parametrize("style", ["leading", "trailing", "crlf_bom", "spaces", "spread", "minified",
+                                   "trailing_comma", "two_arrays"])
+@pytest.mark.parametrize("chunk_rows", [97, 100_000])
+def test_array_layouts_bulk_equals_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, style: str,
+                                            chunk_rows: int) -> None:
+    """Arrays one item per line go through the line reader; other layouts hand over; rows are the row path's."""
+    read = _lines_blocks(monkeypatch)
+    rng = random.Random(f"{style}-{chunk_rows}")
+    path = tmp_path / "log.json"
+    path.write_bytes(_layout(_records(rng.randint(0, 999), 1200), style, rng))
+    bulk, rows = _both(path, chunk_rows)
+    _assert_same(bulk, rows)
+    assert rows[0].num_rows > 600 and len(rows[1]) > 10
+    if style in ("leading", "trailing", "crlf_bom", "spaces", "trailing_comma"):
+        assert sum(read) == rows[2]  # every record typed from its line
+    if style == "spread":
+        assert 0 < sum(read) < rows[2]
+
+
+@pytest.mark.parametrize("odd", [
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "data": null}',  # a page key, null
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "d\\u0061ta": {"items": []}}',  # escaped key
+    '{"created_at": 1780272000, "type": 2, "model_n\\u0061me": "esc", "quota": 3}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "x"} {"created_at": 1780272001, "type": 2}',  # two
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "quota": 1e400}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "quota": NaN}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "\\ud83d\\ude00 emoji", "quota": 4}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "other": {"cache_tokens": 1}}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "quota": 5, "quota": 7}',
+    '{"created_at": 1780272000, "type": 2, "model_name": "x", "other": "{\\"cache_tokens\\": 1,\\n\\"x\\": 2}"}',
+    '[1, 2]', 'null', '"text"', '{"created_at": 1780272000,', '{}',
+])
+def test_odd_items_among_lines_take_the_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, odd: str) -> None:
+    read = _lines_blocks(monkeypatch)
+    texts = [json.dumps(r) for r in _records(11, 400)]
+    texts.insert(200, odd)
+    path = tmp_path / "log.json"
+    path.write_text("[" + "\n,".join(texts) + "\n]\n", "utf-8")
+    try:
+        rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64, options={"bulk": False})))
+    except InputError:
+        with pytest.raises(InputError):
+            collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64)))
+        return
+    bulk = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64)))
+    _assert_same(bulk, rows)
+    assert sum(read) >= 200  # the items before the odd one came from the line reader
+
+
+def test_items_not_utf8_fail_as_on_the_row_path(tmp_path: Path) -> None:
+    texts = [json.dumps(r).encode() for r in _records(12, 300)]
+    texts[150] = texts[150].replace(b'"type"', b'"ty\xffpe"', 1)
+    path = tmp_path / "log.json"
+    path.write_bytes(b"[" + b"\n,".join(texts) + b"\n]\n")
+    for options in ({}, {"bulk": False}):
+        with pytest.raises(InputError):
+            collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64, options=options)))

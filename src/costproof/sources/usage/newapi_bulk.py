@@ -158,7 +158,10 @@ def value_sql(kind: str) -> str:
     def blank(text: str) -> str:
         return f"({text} IS NULL OR {text} = '')"
 
-    cols = [f"{_int_value(kind, f'f_{n}', t(n))} AS {n}_v, {blank(f'f_{n}')} AS {n}_b" for n in _INTS]
+    if kind == "typed":  # newapi_lines: integers are BIGINT, is_stream BOOLEAN, created_at BIGINT already
+        cols = [f"f_{n} AS {n}_v, f_{n} IS NULL AS {n}_b" for n in _INTS]
+    else:
+        cols = [f"{_int_value(kind, f'f_{n}', t(n))} AS {n}_v, {blank(f'f_{n}')} AS {n}_b" for n in _INTS]
     for key, name in (("cache_tokens", "cached"), ("cache_creation_tokens", "write")):
         cols.append(f"{_int_value('json', f'os_{key}', f'ot_{key}')} AS {name}_v, {blank(f'os_{key}')} AS {name}_b")
     checks: list[str] = []
@@ -186,6 +189,19 @@ def value_sql(kind: str) -> str:
         ratio_parts.append(f"CASE WHEN {text} IS NOT NULL THEN '\"{key}\": \"' || {text} || '\"' END")
     ratios = f"NULLIF('{{' || concat_ws(', ', {', '.join(ratio_parts)}) || '}}', '{{}}')"
     ts = "f_created_at"
+    if kind == "typed":  # read_time reads 0..99999999999 as seconds
+        checks.append(f"{ts} BETWEEN 0 AND 99999999999")
+        return f"""
+    SELECT rn, {', '.join(cols)},
+      to_timestamp({ts}) AS occurred,
+      coalesce(trim(f_model_name), '') AS model,
+      coalesce(trim(f_token_name), '') AS token, NULLIF(trim(f_group), '') AS grp,
+      NULLIF(trim(f_request_id), '') AS request_id, NULLIF(trim(os_request_path), '') AS route,
+      coalesce(f_is_stream, false) AS is_stream,
+      {ratios} AS ratios,
+      {_all(checks)} AS shape_ok
+    FROM src
+    """
     num_time = (f"({t('created_at')} IN ('BIGINT', 'UBIGINT') AND TRY_CAST({ts} AS BIGINT) BETWEEN 0 AND 99999999999)"
                 if kind == "json" else "FALSE")
     str_time = (f"({t('created_at')} = 'VARCHAR' AND ({_digits(ts, 9, 11)} "
@@ -268,10 +284,12 @@ def number(seen: Occurrences, keys: list[str]) -> list[int] | None:
 
 def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table, kind: str,
               row: Callable[[Any], dict[str, Any]], identity_key: Callable[[tuple[Any, ...]], str],
-              seen: Occurrences, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any]) -> UsageChunk:
+              seen: Occurrences, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any],
+              item_at: Callable[[int], Any] | None = None) -> UsageChunk:
     """Type one chunk in SQL; records outside the bulk shapes go through the row path, in record order.
 
-    `fields` is json_fields(chunk) for JSON items, the chunk itself for the console CSV.
+    `fields` is json_fields(chunk) for JSON items, the chunk itself for the console CSV and for items read by
+    newapi_lines (whose `item_at(i)` gives record i as the row path reads it).
     """
     src = _other_fields(con, fields)
     values = _arrow(con, value_sql(kind), src=src)
@@ -290,7 +308,9 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
     builder = RowBuilder(ctx)
     slow: dict[int, dict[str, Any]] = {}
     for i in bad_at:
-        if raws is None:
+        if item_at is not None:
+            item = item_at(i)
+        elif raws is None:
             item = raw_item(chunk.slice(i, 1).to_pylist()[0])
         else:  # a JSON null item arrives as SQL NULL
             raw = raws[i].as_py()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from costproof.model.errors import InputError
 from costproof.model.money import QUOTA_PER_USD
 from costproof.model.sanitize import safe_name
 from costproof.sources.usage import newapi_bulk as bulk
+from costproof.sources.usage import newapi_lines as lines
 from costproof.sources.usage.base import (
     BadValue,
     Occurrences,
@@ -58,6 +59,20 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    done = 0
+    if shape == "json":  # one item per line: pyarrow reads the lines; else DuckDB reads the array
+        try:
+            for block in lines.blocks(path):
+                for start in range(0, block.table.num_rows, ctx.chunk_rows):
+                    chunk = block.table.slice(start, ctx.chunk_rows)
+                    out = bulk.run_chunk(con, chunk, chunk, "typed", lambda item: _row(item, ctx), identity_key,
+                                         seen, ctx, _csv_item, item_at=_shifted(block.item_at, start))
+                    done = chunk.column("rn")[chunk.num_rows - 1].as_py()
+                    yield out
+            con.close()
+            return
+        except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError, bulk.Unvouched):
+            pass
     if shape == "json":
         chunks = bulk.json_chunks(path, ctx.chunk_rows)
     elif shape == "pages":
@@ -65,9 +80,12 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     else:
         chunks = bulk.csv_chunks(path, ctx.chunk_rows, _csv_names(path))
     kind = "csv" if shape == "csv" else "json"
-    done = 0
     try:
         for chunk in chunks:
+            if done and kind == "json":  # records read already
+                if chunk.column("rn")[chunk.num_rows - 1].as_py() <= done:
+                    continue
+                chunk = chunk.filter(pc.greater(chunk.column("rn"), done))
             fields = bulk.json_fields(con, chunk) if kind == "json" else chunk
             # saved pages among the items (an array of pages) expand into rows: the row path numbers those
             if kind == "json" and pc.any(fields.column("has_data")).as_py():
@@ -83,6 +101,10 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     finally:
         con.close()
     yield from parse_rows(path, ctx, seen, after=done)
+
+
+def _shifted(item_at: Callable[[int], Any], start: int) -> Callable[[int], Any]:
+    return lambda i: item_at(start + i)
 
 
 def parse_rows(path: Path, ctx: ParseContext, seen: Occurrences | None = None, *,
