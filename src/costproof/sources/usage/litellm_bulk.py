@@ -501,30 +501,26 @@ _J_NAMES = ", ".join(f"'{k}'" for k in FIELDS)
 # trailing commas, NaN/Infinity spellings (DuckDB reads them, json.loads does not, or not alike)
 _ODD = r",[ \t\r\n]*[]}]|[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"
 _J_LIST = "[" + ", ".join(f"'{k}'" for k in FIELDS) + "]"
-# each field's JSON text (x[i]: DuckDB evaluates json_extract once for all of them); same = no repeated field key
-_EXTRACT_SQL = f"""
-SELECT {", ".join(f'x[{i + 1}] AS "{k}"' for i, k in enumerate(FIELDS))},
-  len(list_filter(x, lambda v: v IS NOT NULL)) = nk AS same
-FROM (SELECT json_extract(j, {_J_PATHS}) AS x,
-        len(list_filter(json_keys(j), lambda k: list_contains({_J_LIST}, k))) AS nk FROM items)
-"""
-
-
 def _sv(f: str) -> str:
     """A JSON text's string value (NULL unless the text is a JSON string)."""
     return f"CASE WHEN left(\"{f}\", 1) = '\"' THEN json_extract_string(\"{f}\", '$') END"
 
 
-_J_STAGE_SQL = f"""
+# each field's JSON text (x[i]: DuckDB evaluates json_extract once for all of them), the scalars' string values;
+# same = no repeated field key (json.loads keeps a repeated key's last value, DuckDB its first)
+_EXTRACT_SQL = f"""
 SELECT {_sv("request_id")} AS request_id, {_sv("startTime")} AS "startTime", {_sv("api_key")} AS api_key,
   "endTime" IS NULL OR "endTime" = 'null' AS end_null, {_sv("endTime")} AS "endTime",
   spend IS NULL OR spend = 'null' AS spend_null0, {_sv("spend")} AS spend_s,
   CASE WHEN regexp_matches(spend, '^[0-9]{{1,20}}$') THEN CAST(spend AS DECIMAL(38, 12)) END AS spend_i,
   CASE WHEN regexp_matches(spend, '^-?[0-9][0-9.eE+-]*$') THEN TRY_CAST(spend AS DOUBLE) END AS spend_d,
   prompt_tokens AS p_j, {_sv("prompt_tokens")} AS p_s, completion_tokens AS c_j, {_sv("completion_tokens")} AS c_s,
-  api_key IS NULL OR api_key = 'null' OR left(api_key, 1) = '"' AS key_ok,
-  json_ok0
-FROM jblk
+  (api_key IS NULL OR api_key = 'null' OR left(api_key, 1) = '"') AND same AS json_ok0,
+  {", ".join(f'"{k}"' for k in COMBO)}
+FROM (SELECT {", ".join(f'x[{i + 1}] AS "{k}"' for i, k in enumerate(FIELDS))},
+        len(list_filter(x, lambda v: v IS NOT NULL)) = nk AS same
+      FROM (SELECT json_extract(j, {_J_PATHS}) AS x,
+              len(list_filter(json_keys(j), lambda k: list_contains({_J_LIST}, k))) AS nk FROM items))
 """
 
 
@@ -555,7 +551,7 @@ SELECT
   {_j_tokens("p_j", "p_s")} AS prompt,
   {_j_tokens("c_j", "c_s")} AS completion,
   left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id,
-  json_ok0 AND key_ok AS json_ok
+  json_ok0 AS json_ok
 FROM jstage
 """
 
@@ -619,15 +615,36 @@ def _strip(arr: np.ndarray, s: np.ndarray, e: np.ndarray, char: str, back: bool)
     return m
 
 
-def _json_block(item: tuple[int, bytes]) -> dict[str, Any] | None:
+def _mutable_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview]]:
+    """(byte offset, block) of whole lines, each a writable buffer of its own ending in a newline."""
+    with open(path, "rb") as handle:
+        offset = 0
+        tail = b""
+        while True:
+            buf = bytearray(len(tail) + size + 1)
+            buf[: len(tail)] = tail
+            got = handle.readinto(memoryview(buf)[len(tail) : len(tail) + size])
+            end = len(tail) + got
+            if not got:
+                if tail:
+                    buf[end] = 10
+                    yield offset, memoryview(buf)[: end + 1]
+                return
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut == 0:
+                tail = bytes(buf[:end])
+                continue
+            tail = bytes(buf[cut:end])
+            yield offset, memoryview(buf)[:cut]
+            offset += cut
+
+
+def _json_block(item: tuple[int, memoryview]) -> dict[str, Any] | None:
     """A block's lines: item texts (separators blanked) and the layout flags the caller checks; None when the lines
     are not one item each (or not UTF-8)."""
-    _offset, block = item
-    buf = bytearray(block)
-    if _offset == 0 and buf.startswith(b"\xef\xbb\xbf"):
+    offset, buf = item
+    if offset == 0 and bytes(buf[:3]) == b"\xef\xbb\xbf":
         buf[:3] = b"   "
-    if not buf.endswith(b"\n"):
-        buf += b"\n"
     arr = np.frombuffer(buf, np.uint8)
     ends = np.flatnonzero(arr == 10)
     s = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
@@ -652,7 +669,7 @@ def _json_block(item: tuple[int, bytes]) -> dict[str, Any] | None:
     if np.any((lead | trail) & ~items):
         return None
     offsets = np.concatenate([[0], ends + 1]).astype(np.int32)
-    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(bytes(buf)))
+    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(buf))
     try:
         lines.validate(full=True)
     except pa.ArrowInvalid:
@@ -735,27 +752,22 @@ def _extract(con: duckdb.DuckDBPyConnection, lines: pa.Array, odd: pa.Array) -> 
             valid = con.sql("SELECT json_valid(j) AS v FROM items").to_arrow_table().column("v")
         finally:
             con.unregister("items")
-    ok = pc.and_(got.column("same"), pc.invert(odd))
+    ok = pc.and_(got.column("json_ok0"), pc.invert(odd))
     if valid is not None:
         ok = pc.and_(ok, valid)
-    return got.drop_columns(["same"]), ok
+    return got.set_column(got.schema.get_field_index("json_ok0"), "json_ok0", ok), ok
 
 
-def _j_typed(con: duckdb.DuckDBPyConnection, fields: pa.Table, ok0: Any) -> tuple[pa.Table, pa.Table]:
+def _j_typed(con: duckdb.DuckDBPyConnection, stage: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(typed scalar fields as run_block reads them, the block table with string values for the scalars)."""
-    con.register("jblk", vector.scan_batches(fields.append_column("json_ok0", ok0)))
-    try:
-        stage = con.sql(_J_STAGE_SQL).to_arrow_table()
-    finally:
-        con.unregister("jblk")
-    con.register("jstage", vector.scan_batches(stage))
+    con.register("jstage", vector.scan_batches(stage.drop_columns(list(COMBO))))
     try:
         typed = con.sql(_J_ROW_SQL).to_arrow_table()
     finally:
         con.unregister("jstage")
     table = pa.table({**{f: stage.column(f) for f in ("request_id", "startTime", "endTime", "api_key")},
                       "spend": stage.column("spend_s"),
-                      **{f: fields.column(f) for f in COMBO}})
+                      **{f: stage.column(f) for f in COMBO}})
     return typed, table
 
 
@@ -779,14 +791,14 @@ def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     layout = _Layout()
     done = 0
     try:
-        for b in _ahead(_cut_blocks(path, 0, _block_bytes(ctx)), _json_block):
+        for b in _ahead(_mutable_blocks(path, _block_bytes(ctx)), _json_block):
             if b is None or not layout.check(b):
                 raise _Unvouched(done)
             lines = b["lines"]
             for piece_start in range(0, len(lines), ctx.chunk_rows):
                 piece = lines.slice(piece_start, ctx.chunk_rows)
-                fields, ok0 = _extract(con, piece, b["odd"].slice(piece_start, ctx.chunk_rows))
-                typed, table = _j_typed(con, fields, ok0)
+                stage, _ok = _extract(con, piece, b["odd"].slice(piece_start, ctx.chunk_rows))
+                typed, table = _j_typed(con, stage)
                 numbers = pa.array(np.arange(done + 1, done + 1 + len(piece), dtype=np.int64))
 
                 def slow_item(i: int, piece: pa.Array = piece, first: int = done) -> Any:
