@@ -31,13 +31,14 @@ GOLDEN = [
 ]  # fmt: skip
 
 
-def _parse(path: Path) -> tuple:
-    return collect(otel_genai.parse(path, ParseContext(path.name)))
+def _parse(path: Path, bulk: bool = True) -> tuple:
+    return collect(otel_genai.parse(path, ParseContext(path.name, options={"bulk": bulk})))
 
 
+@pytest.mark.parametrize("bulk", [True, False])
 @pytest.mark.parametrize("name", ["otel-traces.json", "otel-traces.jsonl"])
-def test_golden_sample(name: str) -> None:
-    table, errors, records = _parse(DATA / name)
+def test_golden_sample(name: str, bulk: bool) -> None:
+    table, errors, records = _parse(DATA / name, bulk)
     assert errors == [] and records == 5  # agent and HTTP spans are not usage records
     assert [tuple(r[c] for c in COLS) for r in table.to_pylist()] == GOLDEN
     rows = table.to_pylist()
@@ -92,10 +93,35 @@ def test_malformed_spans_are_quarantined_by_span_index(tmp_path: Path, span: dic
     f = tmp_path / "t.json"
     good = _span(GOOD)
     f.write_text(_doc(good, {**good, "attributes": []}, span))
-    table, errors, records = _parse(f)
-    assert table.num_rows == 1 and records == 2
-    assert [(e.record, e.field) for e in errors] == [(3, field)]
-    assert reason in errors[0].reason
+    for bulk in (True, False):
+        table, errors, records = _parse(f, bulk)
+        assert table.num_rows == 1 and records == 2
+        assert [(e.record, e.field) for e in errors] == [(3, field)]
+        assert reason in errors[0].reason
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"resourceSpans": [{"resource": "x", "scopeSpans": "y"}]}, None),  # containers of the wrong type: no spans
+    ({"resourceSpans": [{"scopeSpans": [{"spans": [_span({**GOOD, "gen_ai.usage.cost": {"doubleValue": 1e-13}})]}]}]},
+     "gen_ai.usage.cost"),
+    ({"resourceSpans": [{"scopeSpans": [{"spans": [_span({**GOOD, "app.env": {"kvlistValue": {"values": [1]}}})]}]}]},
+     None),
+])
+def test_hostile_shapes_are_quarantined_or_skipped_not_crashes(tmp_path: Path, bad: dict, field: str | None) -> None:
+    f = tmp_path / "h.json"
+    f.write_text(json.dumps(bad))
+    for bulk in (True, False):
+        table, errors, records = _parse(f, bulk)
+        assert [e.field for e in errors] == ([field] if field else [])
+        assert table.num_rows == (0 if field or "resource" in bad["resourceSpans"][0] else 1)
+
+
+def test_lone_surrogate_in_a_span_id_is_quarantined(tmp_path: Path) -> None:
+    f = tmp_path / "u.json"
+    f.write_text(_doc(_span(GOOD), _span(GOOD, spanId="a\\ud800")).replace("\\\\ud800", "\\ud800"))
+    for bulk in (True, False):
+        table, errors, _ = _parse(f, bulk)
+        assert table.num_rows == 1 and [(e.record, e.field) for e in errors] == [(2, "spanId")]
 
 
 def test_planted_secrets_never_reach_any_column(tmp_path: Path) -> None:
