@@ -939,40 +939,33 @@ def _rebuild(value: dict[str, Any] | None) -> Any:
 
 def _resources(res_attrs: pa.Array, variant: tuple[bool, bool, bool]) -> tuple[np.ndarray, list[dict[str, str]],
                                                                                  list[int]]:
-    """Per resourceSpans item: index of its labels (distinct), the labels, and items the row path must read."""
-    cache: dict[str, int] = {}
-    labels: list[dict[str, str]] = []
-    ids = np.zeros(len(res_attrs), np.int64)
-    bad: list[int] = []
-    for j, attrs in enumerate(res_attrs.to_pylist()):
-        key = repr(attrs)
-        got = cache.get(key)
-        if got is None:
-            rebuilt = [{"key": a["key"], "value": _rebuild(a["value"])} for a in attrs or [] if a is not None]
-            exact = True
-            for a in attrs or []:
-                if a is None or a["key"] is None:
-                    continue
-                v = a["value"] or {}
-                relevant = a["key"] == "service.name" or _key_info(a["key"])[2]
-                first = next((kd for kd in ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue",
-                                            "kvlistValue") if v.get(kd) is not None), None)
-                if relevant and first == "doubleValue":
-                    exact = False
-                if a["key"] == "service.name" and first in ("arrayValue", "kvlistValue"):
-                    exact = False
-            _, res_labels = og.resource_context({"resource": {"attributes": rebuilt}})
-            got = len(labels) if exact else -1
-            if exact:
-                labels.append(res_labels)
-            cache[key] = got
-        if got < 0:
-            bad.append(j)
-            got = 0
-        ids[j] = got
-    if not labels:
-        labels.append({})
-    return ids, labels, bad
+    """Per resourceSpans item: index of its labels (distinct), the labels, and items the row path must read.
+
+    Only the attributes that can give a label, and service.name, decide; they are read in Python once per distinct
+    (key, kind, value) list."""
+    n = len(res_attrs)
+    attrs = res_attrs.flatten()
+    owner = _np(pc.list_parent_indices(res_attrs)).astype(np.int64)
+    keys, values = attrs.flatten()
+    sv, iv, dv, bv, av, kv = values.flatten()
+    kind = np.select([_valid(sv), _valid(iv), _valid(dv), _valid(bv), _valid(av), _valid(kv)],
+                     [STR, INT, DBL, BOOL, ARR, KVL], NONE).astype(np.int8)
+    enc = pc.dictionary_encode(keys)
+    names = enc.dictionary.to_pylist()
+    key_idx = _np(enc.indices.fill_null(-1)).astype(np.int64)
+    lut_svc = np.array([k == "service.name" for k in names] + [False], bool)
+    lut_rel = np.array([k == "service.name" or _key_info(k)[2] for k in names] + [False], bool)
+    rel = lut_rel[key_idx]
+    svc = lut_svc[key_idx]
+    bad = np.zeros(n, bool)
+    # a double (the row path tells 5 from 5.0) or a service.name that is a list or map: the row path reads it
+    unsure = rel & ((kind == DBL) | (svc & ((kind == ARR) | (kind == KVL))))
+    bad[owner[unsure]] = True
+    sig = _label_signatures(keys, kind, sv, iv, bv, owner, rel, n, variant, bad)
+    by_sig = pc.dictionary_encode(sig)
+    labels = [og.resource_context({"resource": {"attributes": _unsign(text)}})[1]
+              for text in by_sig.dictionary.to_pylist()]
+    return _np(by_sig.indices).astype(np.int64), labels or [{}], np.flatnonzero(bad).tolist()
 
 
 def _label_signatures(keys: pa.Array, kind: np.ndarray, sv: pa.Array, iv: pa.Array, bv: pa.Array,
