@@ -376,3 +376,108 @@ def test_items_not_utf8_fail_as_on_the_row_path(tmp_path: Path) -> None:
     for options in ({}, {"bulk": False}):
         with pytest.raises(InputError):
             collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64, options=options)))
+
+
+ODD_OTHERS = (
+    '{"cache_tokens": 5, "cache_tokens": 9}',  # a repeated key: json.loads keeps the last
+    '{"cache_tokens": 5, "model_ratio": 1.10}',  # a float whose text Python prints otherwise
+    '{"model_ratio": "a\\"b", "cache_tokens": 1}',  # a quote in a ratio text
+    '{"cache_tokens": 5, "request_path": "/v1\tx"}',  # a control character json.loads refuses
+    '{"request_path": " /v1/chat\u00a0", "cache_tokens": 2}',  # a Unicode space at an edge
+    '{"model_ratio": 1e-05}', '{"model_ratio": 0.00001}', '{"cache_tokens": "12"}', '{"cache_tokens": 1e3}',
+    '{"cache_tokens": 10.0}', '{"cache_tokens": -4}', '[1, 2]', '"text"', '{}', "  ", "not json", "",
+)
+PLAIN_OTHER = '{"cache_ratio": 0.5, "cache_tokens": 10, "completion_ratio": 4, "group_ratio": 1, "model_ratio": 1.25}'
+
+
+def _shared_values(seed: int, n: int) -> list[dict[str, object]]:
+    """Records drawing `other`, token, model and group from small pools (odd values among them, each many times),
+    with exact repeats far apart (in other chunks)."""
+    rng = random.Random(seed)
+    out: list[dict[str, object]] = []
+    for i in range(n):
+        rec: dict[str, object] = {
+            "id": i, "created_at": T0 + rng.randint(0, 86400), "type": rng.choice([2, 2, 2, 5, 6]),
+            # DuckDB's trim keeps \x1f, \x85, \u2028 and tabs that str.strip() strips
+            "token_name": rng.choice(["key-a", " key-b ", "key\u2003", "\u00a0key", "", None, "key\x1f", "\x85key",
+                                      "sk-live0123456789abcdef"]),
+            "model_name": rng.choice(["gpt-4o", " gpt-4o\u3000", "claude-x", "o4-mini ", "gpt-4o\u2028"]),
+            "quota": rng.randint(0, 50), "prompt_tokens": rng.randint(0, 30), "completion_tokens": rng.randint(0, 9),
+            "use_time": rng.randint(0, 3), "is_stream": rng.random() < 0.5,
+            "group": rng.choice(["default", "vip ", "\u00a0vip", None, "vip\x1c", "\u200bvip"]),
+            "other": PLAIN_OTHER if rng.random() < 0.5 else rng.choice(ODD_OTHERS),
+        }
+        out.append(rec)
+        if i >= 300 and rng.random() < 0.1:
+            out.append(dict(out[rng.randint(0, i - 300)]))
+    return out
+
+
+@pytest.mark.parametrize("style", ["leading", "minified", "csv"])
+def test_values_shared_by_many_rows_are_judged_as_each_row_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  style: str) -> None:
+    """`other` texts, token, model and group names are checked once per distinct value: many rows sharing an odd
+    one all get the row path's result, and repeats in other chunks their occurrence numbers."""
+    typed = _bulk_chunks(monkeypatch)
+    items = _shared_values(21, 2000)
+    path = tmp_path / ("log.csv" if style == "csv" else "log.json")
+    if style == "csv":
+        fields = ["created_at", "type", "token_name", "model_name", "quota", "prompt_tokens", "completion_tokens",
+                  "use_time", "is_stream", "group", "other"]
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(fields)
+        for rec in items:
+            writer.writerow(["" if rec[f] is None else str(rec[f]).lower() if isinstance(rec[f], bool)
+                             else str(rec[f]).replace("\t", " ") for f in fields])
+        path.write_text(buf.getvalue(), "utf-8")
+    else:
+        path.write_bytes(_layout(items, style, random.Random(21)))
+    bulk, rows = _both(path, 97)
+    _assert_same(bulk, rows)
+    assert sum(typed) == rows[2] > 2000
+    assert len(rows[1]) > 100 and rows[0].num_rows > 1000
+    others = [r["other"] for r in items]
+    assert all(others.count(o) > 20 for o in ODD_OTHERS)
+    assert len(set(rows[0].column("record_id").to_pylist())) == rows[0].num_rows
+
+
+def test_repeats_keep_their_numbers_across_the_hand_over_to_the_row_path(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """Records read in bulk, then a saved page item (the row path takes over), then the same records again: the
+    second copies are second occurrences on both paths."""
+    read = _lines_blocks(monkeypatch)
+    records = [r for r in _records(22, 300) if isinstance(r, dict)]
+    texts = [json.dumps(r) for r in records]
+    page = '{"data": {"items": [' + texts[0] + "]}}"
+    path = tmp_path / "log.json"
+    path.write_text("[" + "\n,".join([*texts, page, *texts]) + "\n]\n", "utf-8")
+    bulk, rows = _both(path, 64)
+    _assert_same(bulk, rows)
+    assert sum(read) >= len(texts)
+    ids = rows[0].column("record_id").to_pylist()
+    assert len(set(ids)) == len(ids) and rows[0].num_rows > 300
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 40, 10_000])
+@pytest.mark.parametrize("shared", [False, True])
+def test_numbers_are_those_of_occurrences(limit: int, shared: bool) -> None:
+    """Numbers gives each key the number Occurrences.next_key gives it, resets at the limit included; keys whose
+    ids share their leading bits (`shared`: every id alike) are told apart by their text."""
+    import pyarrow as pa
+
+    from costproof.sources.usage.base import Occurrences
+
+    rng = random.Random(limit)
+    expected, numbers = Occurrences(limit), newapi_bulk.Numbers(Occurrences(limit))
+    for _ in range(30):
+        keys = [f"k{rng.randint(0, 60)}" for _ in range(rng.randint(0, 80))]
+        ids = ["0" * 24 if shared else newapi_bulk.hashlib_id(k, 1) for k in keys]
+        got = numbers.number(pa.array(keys, pa.string()), pa.array(ids, pa.string())).tolist()
+        assert got == [expected.next_key(k) for k in keys]
+    numbers.sync()
+    assert numbers.seen.seen == expected.seen
+    again = newapi_bulk.Numbers(numbers.seen)  # starts from what a seen dict holds
+    keys = [f"k{rng.randint(0, 60)}" for _ in range(50)]
+    got = again.number(pa.array(keys, pa.string()), pa.array([newapi_bulk.hashlib_id(k, 1) for k in keys])).tolist()
+    assert got == [expected.next_key(k) for k in keys]

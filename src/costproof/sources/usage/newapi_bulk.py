@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -149,34 +150,18 @@ def _all(conditions: list[str]) -> str:
     return "CASE WHEN " + "\n AND ".join(conditions) + " THEN true ELSE false END"
 
 
-def value_sql(kind: str) -> str:
-    """Stage 1 over `src`: every field read once into a column, plus shape_ok for the checks on raw shapes."""
-
-    def t(name: str) -> str:
-        return f"t_{name}" if kind == "json" else "'VARCHAR'"
-
-    def blank(text: str) -> str:
-        return f"({text} IS NULL OR {text} = '')"
-
-    if kind == "typed":  # newapi_lines: integers are BIGINT, is_stream BOOLEAN, created_at BIGINT already
-        cols = [f"f_{n} AS {n}_v, f_{n} IS NULL AS {n}_b" for n in _INTS]
-    else:
-        cols = [f"{_int_value(kind, f'f_{n}', t(n))} AS {n}_v, {blank(f'f_{n}')} AS {n}_b" for n in _INTS]
+def other_sql() -> str:
+    """SQL over the distinct `other` texts (with _other_fields read): what the records take from `other`."""
+    cols = []
     for key, name in (("cache_tokens", "cached"), ("cache_creation_tokens", "write")):
-        cols.append(f"{_int_value('json', f'os_{key}', f'ot_{key}')} AS {name}_v, {blank(f'os_{key}')} AS {name}_b")
-    checks: list[str] = []
-    if kind == "json":
-        present = " + ".join(f"CAST(t_{n} IS NOT NULL AS INTEGER)" for n in FIELDS)
-        checks.append(f"n_keys = {present}")
-        checks += [f"(t_{n} IS NULL OR t_{n} IN ('VARCHAR', 'NULL'))" for n in (*_TEXTS, "other")]
-    # Python's str.strip() knows every Unicode space; only plain ASCII edges are stripped alike here
-    checks += [f"(f_{n} IS NULL OR {_edges(f'f_{n}')})" for n in _TEXTS]
+        cols.append(f"{_int_value('json', f'os_{key}', f'ot_{key}')} AS {name}_v, "
+                    f"(os_{key} IS NULL OR os_{key} = '') AS {name}_b")
     # Python reads `other` with json.loads; DuckDB's parser agrees on plain objects without repeated keys
     o_count = " + ".join(f"CAST(ot_{k} IS NOT NULL AS INTEGER)" for k in _O_KEYS)
-    checks.append(f"(f_other IS NULL OR f_other = '' OR (o_type = 'OBJECT' AND o_keys = {o_count} "
-                  "AND NOT regexp_matches(f_other, '[\\x00-\\x1f]')))")
-    checks.append("(ot_request_path IS NULL OR ot_request_path = 'NULL' OR (ot_request_path = 'VARCHAR' AND "
-                  f"{_edges('os_request_path')}))")
+    checks = [f"(f_other IS NULL OR f_other = '' OR (o_type = 'OBJECT' AND o_keys = {o_count} "
+              "AND NOT regexp_matches(f_other, '[\\x00-\\x1f]')))",
+              "(ot_request_path IS NULL OR ot_request_path = 'NULL' OR (ot_request_path = 'VARCHAR' AND "
+              f"{_edges('os_request_path')}))"]
     ratio_parts = []
     for key in _RATIOS:
         jt, raw = f"ot_{key}", f"os_{key}"
@@ -188,17 +173,52 @@ def value_sql(kind: str) -> str:
         text = f"CASE WHEN {jt} IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR') AND {raw} <> '' THEN {raw} END"
         ratio_parts.append(f"CASE WHEN {text} IS NOT NULL THEN '\"{key}\": \"' || {text} || '\"' END")
     ratios = f"NULLIF('{{' || concat_ws(', ', {', '.join(ratio_parts)}) || '}}', '{{}}')"
+    return f"""
+    SELECT {', '.join(cols)}, NULLIF(trim(os_request_path), '') AS route, {ratios} AS ratios,
+      {_all(checks)} AS other_ok
+    FROM src
+    """
+
+
+def text_sql() -> str:
+    """SQL over the distinct values `v` of one text field: the trimmed text and whether str.strip() agrees."""
+    return f"SELECT trim(v) AS tr, (v IS NULL OR {_edges('v')}) AS edge_ok FROM d"
+
+
+def value_sql(kind: str) -> str:
+    """Stage 1 over `src` (with per_value's columns): every field read once into a column, plus shape_ok."""
+
+    def t(name: str) -> str:
+        return f"t_{name}" if kind == "json" else "'VARCHAR'"
+
+    def blank(text: str) -> str:
+        return f"({text} IS NULL OR {text} = '')"
+
+    if kind == "typed":  # newapi_lines: integers are BIGINT, is_stream BOOLEAN, created_at BIGINT already
+        cols = [f"f_{n} AS {n}_v, f_{n} IS NULL AS {n}_b" for n in _INTS]
+    else:
+        cols = [f"{_int_value(kind, f'f_{n}', t(n))} AS {n}_v, {blank(f'f_{n}')} AS {n}_b" for n in _INTS]
+    cols += ["cached_v", "cached_b", "write_v", "write_b"]
+    checks: list[str] = []
+    if kind == "json":
+        present = " + ".join(f"CAST(t_{n} IS NOT NULL AS INTEGER)" for n in FIELDS)
+        checks.append(f"n_keys = {present}")
+        checks += [f"(t_{n} IS NULL OR t_{n} IN ('VARCHAR', 'NULL'))" for n in (*_TEXTS, "other")]
+    # Python's str.strip() knows every Unicode space; only plain ASCII edges are stripped alike here
+    checks += [f"edge_{n}" for n in _TEXTS]
+    checks.append("other_ok")
     ts = "f_created_at"
+    texts = """
+      coalesce(tr_model_name, '') AS model,
+      coalesce(tr_token_name, '') AS token, NULLIF(tr_group, '') AS grp,
+      NULLIF(tr_request_id, '') AS request_id, route,"""
     if kind == "typed":  # read_time reads 0..99999999999 as seconds
         checks.append(f"{ts} BETWEEN 0 AND 99999999999")
         return f"""
     SELECT rn, {', '.join(cols)},
-      to_timestamp({ts}) AS occurred,
-      coalesce(trim(f_model_name), '') AS model,
-      coalesce(trim(f_token_name), '') AS token, NULLIF(trim(f_group), '') AS grp,
-      NULLIF(trim(f_request_id), '') AS request_id, NULLIF(trim(os_request_path), '') AS route,
+      to_timestamp({ts}) AS occurred,{texts}
       coalesce(f_is_stream, false) AS is_stream,
-      {ratios} AS ratios,
+      ratios,
       {_all(checks)} AS shape_ok
     FROM src
     """
@@ -214,15 +234,41 @@ def value_sql(kind: str) -> str:
                   f"({bool_t} = 'VARCHAR' AND {low} IN ('true', 'false', '1', '0', 'yes', 'no')))")
     return f"""
     SELECT rn, {', '.join(cols)},
-      to_timestamp(TRY_CAST(trim({ts}) AS BIGINT)) AS occurred,
-      coalesce(trim(f_model_name), '') AS model,
-      coalesce(trim(f_token_name), '') AS token, NULLIF(trim(f_group), '') AS grp,
-      NULLIF(trim(f_request_id), '') AS request_id, NULLIF(trim(os_request_path), '') AS route,
+      to_timestamp(TRY_CAST(trim({ts}) AS BIGINT)) AS occurred,{texts}
       coalesce({low} IN ('true', '1', 'yes'), false) AS is_stream,
-      {ratios} AS ratios,
+      ratios,
       {_all(checks)} AS shape_ok
     FROM src
     """
+
+
+def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(distinct values, null included when present; each row's position among them)."""
+    values = pc.unique(column)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values, pc.index_in(column, value_set=values)
+
+
+def per_value(con: duckdb.DuckDBPyConnection, src: pa.Table) -> pa.Table:
+    """src with what each row takes from `other` and its text fields, worked out once per distinct value
+    (log rows repeat the same few `other` texts, token, model and group names): other_sql's columns,
+    tr_<text> (trimmed) and edge_<text>."""
+    values, index = _distinct(src.column("f_other"))
+    info = _other_fields(con, pa.table({"rn": pa.array(np.arange(len(values), dtype=np.int64)), "f_other": values}))
+    mapped = _arrow(con, other_sql(), src=info)
+    if len(mapped) != len(values):
+        raise duckdb.InvalidInputException("row count changed between stages")  # never expected
+    for name in mapped.column_names:
+        src = src.append_column(name, pc.take(mapped.column(name), index))
+    for name in _TEXTS:
+        values, index = _distinct(src.column(f"f_{name}"))
+        mapped = _arrow(con, text_sql(), d=pa.table({"v": values}))
+        if len(mapped) != len(values):
+            raise duckdb.InvalidInputException("row count changed between stages")
+        src = src.append_column(f"tr_{name}", pc.take(mapped.column("tr"), index))
+        src = src.append_column(f"edge_{name}", pc.take(mapped.column("edge_ok"), index))
+    return src
 
 
 FINAL_SQL = r"""
@@ -263,35 +309,131 @@ FROM k
 """
 
 
-def number(seen: Occurrences, keys: list[str]) -> list[int] | None:
-    """Occurrence numbers of keys met in this order, exactly as `seen.next_key` one by one would give them.
+def _pack(words: np.ndarray) -> np.ndarray:
+    """Eight lower-case hex digits per uint64 word (bytes) packed into their 32 bits (in some fixed order)."""
+    letters = (words >> np.uint64(6)) & np.uint64(0x0101010101010101)  # 1 in each byte holding a-f
+    x = (words & np.uint64(0x0F0F0F0F0F0F0F0F)) + np.uint64(9) * letters
+    x = (x | (x >> np.uint64(4))) & np.uint64(0x00FF00FF00FF00FF)
+    x = (x | (x >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
+    return (x | (x >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
 
-    None when every key is a first occurrence (distinct and not in `seen`); `seen` is then left as the calls
-    would leave it, clears included, without a call per key.
-    """
-    table = seen.seen
-    if len(set(keys)) == len(keys) and table.keys().isdisjoint(keys):
-        room = seen.limit - len(table)
-        if len(keys) <= room:
-            table.update(dict.fromkeys(keys, 1))
-        else:  # the table starts afresh at key `room`, then every `limit` new keys
-            start = room + (len(keys) - room - 1) // seen.limit * seen.limit
-            table.clear()
-            table.update(dict.fromkeys(keys[start:], 1))
-        return None
-    return [seen.next_key(k) for k in keys]
+
+def _hashes(ids: pa.Array) -> np.ndarray:
+    """64 bits of each first-occurrence record id (24 hex digits, a function of the identity key) as uint64."""
+    if ids.null_count:
+        raise duckdb.InvalidInputException("an identity without its id")  # never expected
+    offsets = np.frombuffer(ids.buffers()[1], np.int32)[ids.offset:ids.offset + len(ids) + 1]
+    if not len(ids):
+        return np.empty(0, np.uint64)
+    if not (np.diff(offsets) == 24).all():
+        raise duckdb.InvalidInputException("a record id of another length")  # never expected
+    data = np.frombuffer(ids.buffers()[2], np.uint8)[offsets[0]:offsets[-1]].reshape(len(ids), 24)
+    words = np.ascontiguousarray(data[:, :16]).view(np.uint64)
+    return (_pack(words[:, 0]) << np.uint64(32)) | _pack(words[:, 1])
+
+
+class Numbers:
+    """Occurrence numbers of identity keys in record order, exactly as `seen.next_key` one by one would give them
+    (at most `limit` identities held, forgotten all at once when a new one arrives at the limit), a chunk at a
+    time without a Python string per key: the identities held are an Arrow array, found again through a sorted
+    array of their ids' leading 64 bits (every such match is then compared as text: a hash shared by two keys
+    falls back to an exact lookup). `sync()` hands them to `seen` before the row path takes over."""
+
+    def __init__(self, seen: Occurrences) -> None:
+        self.seen = seen
+        self.limit = seen.limit
+        self._reset()
+        if seen.seen:
+            keys = pa.array([str(k) for k in seen.seen], pa.string())
+            self._add(keys, _hashes(pa.array([hashlib_id(k, 1) for k in keys.to_pylist()], pa.string())),
+                      np.fromiter(seen.seen.values(), np.int64, len(seen.seen)))
+
+    def _reset(self) -> None:
+        self.keys = pa.array([], pa.string())
+        self.counts = np.empty(0, np.int64)
+        self.sorted_hashes = np.empty(0, np.uint64)
+        self.sorted_at = np.empty(0, np.int64)
+
+    def _add(self, keys: pa.Array, hashes: np.ndarray, counts: np.ndarray) -> None:
+        at = np.arange(len(self.keys), len(self.keys) + len(keys), dtype=np.int64)
+        self.keys = pa.concat_arrays([self.keys, keys.cast(pa.string())])
+        self.counts = np.concatenate([self.counts, counts])
+        fresh = np.argsort(hashes, kind="stable")
+        merged = np.concatenate([self.sorted_hashes, hashes[fresh]])
+        order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
+        self.sorted_hashes = merged[order]
+        self.sorted_at = np.concatenate([self.sorted_at, at[fresh]])[order]
+
+    def sync(self) -> None:
+        """Write the identities held into `seen` (its dict then holds what next_key calls would have left)."""
+        self.seen.seen.clear()
+        self.seen.seen.update(zip(self.keys.to_pylist(), self.counts.tolist(), strict=True))
+
+    def number(self, keys: pa.Array, ids: pa.Array) -> np.ndarray:
+        """Occurrence numbers of keys (record order); ids[i] = hashlib_id(keys[i], 1)."""
+        keys = keys.cast(pa.string())
+        hashes = _hashes(ids.cast(pa.string()))
+        occ = np.empty(len(keys), np.int64)
+        start = 0
+        while start < len(keys):
+            start = self._segment(keys, hashes, start, len(keys), occ)
+        return occ
+
+    def _held(self, distinct: pa.Array, hashes: np.ndarray) -> np.ndarray:
+        """Where each distinct key is held (-1: not held)."""
+        if not len(self.keys):
+            return np.full(len(distinct), -1, np.int64)
+        p = np.minimum(np.searchsorted(self.sorted_hashes, hashes), len(self.sorted_hashes) - 1)
+        hit = self.sorted_hashes[p] == hashes
+        pos = np.where(hit, self.sorted_at[p], -1)
+        w = np.flatnonzero(hit)
+        if len(w) and not pc.all(pc.equal(distinct.take(pa.array(w)), self.keys.take(pa.array(pos[w])))).as_py():
+            return pc.index_in(distinct, value_set=self.keys).fill_null(-1).to_numpy()  # a shared hash
+        return pos
+
+    def _segment(self, keys: pa.Array, hashes: np.ndarray, start: int, end: int, occ: np.ndarray) -> int:
+        """Number keys[start:end] up to the first new identity that finds the table full; where to go on from."""
+        encoded = pc.dictionary_encode(keys.slice(start, end - start))  # keys in order of first appearance
+        idx = encoded.indices.to_numpy()
+        distinct = encoded.dictionary
+        order = np.argsort(idx, kind="stable")
+        ordered = idx[order]
+        heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[heads, len(idx)])
+        first = np.empty(len(distinct), np.int64)
+        first[ordered[heads]] = order[heads]
+        pos = self._held(distinct, hashes[start + first])
+        held = pos >= 0
+        prev = np.zeros(len(distinct), np.int64)
+        prev[held] = self.counts[pos[held]]
+        rank = np.empty(len(idx), np.int64)
+        rank[order] = np.arange(len(idx)) - np.repeat(heads, sizes) + 1
+        new = np.flatnonzero(~held)  # distinct keys not held, in order of first appearance
+        room = self.limit - len(self.keys)
+        if len(new) > room:  # the (room+1)-th new key empties the table first: number up to it, then afresh
+            cut = int(first[new[room]])
+            if cut:
+                self._segment(keys, hashes, start, start + cut, occ)
+            self._reset()
+            return start + cut
+        occ[start:end] = prev[idx] + rank
+        totals = prev.copy()
+        totals[ordered[heads]] += sizes
+        self.counts[pos[held]] = totals[held]
+        self._add(distinct.take(pa.array(new, pa.int64())), hashes[start + first[new]], totals[new])
+        return end
 
 
 def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table, kind: str,
               row: Callable[[Any], dict[str, Any]], identity_key: Callable[[tuple[Any, ...]], str],
-              seen: Occurrences, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any],
+              seen: Numbers, ctx: ParseContext, raw_item: Callable[[dict[str, Any]], Any],
               item_at: Callable[[int], Any] | None = None) -> UsageChunk:
     """Type one chunk in SQL; records outside the bulk shapes go through the row path, in record order.
 
     `fields` is json_fields(chunk) for JSON items, the chunk itself for the console CSV and for items read by
     newapi_lines (whose `item_at(i)` gives record i as the row path reads it).
     """
-    src = _other_fields(con, fields)
+    src = per_value(con, fields)
     values = _arrow(con, value_sql(kind), src=src)
     _same_rows(src, values)
     # key names that look like keys are hashed before they enter the identity (once per distinct name)
@@ -325,35 +467,38 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
             r["source_record"] = numbers[i].as_py()
             slow[i] = r
     good = result.filter(ok) if bad_at else result
-    keys = good.column("key").to_pylist()
-    merged, owners = keys, None
-    if slow:  # all keys in record order: the row-path records take their turn among the others
-        merged, owners, done = [], [], 0
-        for passed, i in enumerate(bad_at):
-            merged.extend(keys[done:i - passed])
-            owners.extend(range(done, i - passed))
-            done = i - passed
-            if i in slow:
-                merged.append(slow[i]["_key"])
-                owners.append(-1 - i)
-        merged.extend(keys[done:])
-        owners.extend(range(done, len(keys)))
-    occurrences = number(seen, merged)
     record_ids = good.column("rid1")
-    slow_occ = dict.fromkeys(slow, 1)
-    if occurrences is not None:
-        ids = record_ids.to_pylist()
-        for pos, occ in enumerate(occurrences):
-            owner = pos if owners is None else owners[pos]
-            if owner < 0:
-                slow_occ[-1 - owner] = occ
-            elif occ != 1:
-                ids[owner] = hashlib_id(keys[owner], occ)
-        record_ids = pa.array(ids, pa.string())
     slow_rows = []
-    for i, r in slow.items():
-        r["record_id"] = hashlib_id(r.pop("_key"), slow_occ[i])
-        slow_rows.append(r)
+    if slow:  # all keys in record order: the row-path records take their turn among the others
+        keep = ok.to_numpy(zero_copy_only=False).copy()
+        at = np.fromiter(slow, np.int64, len(slow))
+        keep[at] = True
+        kept = np.flatnonzero(keep)
+        keys = result.column("key").combine_chunks().take(pa.array(kept))
+        is_slow = np.zeros(len(keep), bool)
+        is_slow[at] = True
+        mask = is_slow[kept]
+        slow_keys = pa.array([slow[int(i)]["_key"] for i in kept[mask]], pa.string())
+        keys = pc.replace_with_mask(keys, pa.array(mask), slow_keys)
+        slow_ids = pa.array([hashlib_id(slow[int(i)]["_key"], 1) for i in kept[mask]], pa.string())
+        ids1 = pc.replace_with_mask(result.column("rid1").combine_chunks().take(pa.array(kept)), pa.array(mask),
+                                    slow_ids)
+        occ_all = seen.number(keys, ids1)
+        occ = occ_all[~mask]
+        for i, o in zip(kept[mask].tolist(), occ_all[mask].tolist(), strict=True):
+            r = slow[i]
+            r["record_id"] = hashlib_id(r.pop("_key"), o)
+            slow_rows.append(r)
+        good_keys = keys.filter(pa.array(~mask))
+    else:
+        good_keys = good.column("key").combine_chunks()
+        occ = seen.number(good_keys, record_ids.combine_chunks())
+    again = np.flatnonzero(occ != 1)
+    if len(again):  # a repeated identity: its id hashes its occurrence number
+        ids = record_ids.to_pylist()
+        for pos, o in zip(again.tolist(), occ[again].tolist(), strict=True):
+            ids[pos] = hashlib_id(good_keys[pos].as_py(), o)
+        record_ids = pa.array(ids, pa.string())
     n = good.num_rows
     kind_col = good.column("kind")
     is_consume = pc.equal(kind_col, "consume")

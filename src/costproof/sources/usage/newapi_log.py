@@ -56,6 +56,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     if shape is None:
         yield from parse_rows(path, ctx, seen)
         return
+    numbers = bulk.Numbers(seen)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
@@ -66,7 +67,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 for start in range(0, block.table.num_rows, ctx.chunk_rows):
                     chunk = block.table.slice(start, ctx.chunk_rows)
                     out = bulk.run_chunk(con, chunk, chunk, "typed", lambda item: _row(item, ctx), identity_key,
-                                         seen, ctx, _csv_item, item_at=_shifted(block.item_at, start))
+                                         numbers, ctx, _csv_item, item_at=_shifted(block.item_at, start))
                     done = chunk.column("rn")[chunk.num_rows - 1].as_py()
                     yield out
             con.close()
@@ -90,8 +91,8 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
             # saved pages among the items (an array of pages) expand into rows: the row path numbers those
             if kind == "json" and pc.any(fields.column("has_data")).as_py():
                 break
-            out = bulk.run_chunk(con, chunk, fields, kind, lambda item: _row(item, ctx), identity_key, seen, ctx,
-                                 _csv_item)
+            out = bulk.run_chunk(con, chunk, fields, kind, lambda item: _row(item, ctx), identity_key, numbers,
+                                 ctx, _csv_item)
             done = chunk.column("rn")[chunk.num_rows - 1].as_py()
             yield out
         else:
@@ -100,6 +101,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         pass
     finally:
         con.close()
+    numbers.sync()
     yield from parse_rows(path, ctx, seen, after=done)
 
 
