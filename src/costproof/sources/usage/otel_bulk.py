@@ -55,7 +55,6 @@ from costproof.sources.usage.base import (
 _S = pa.string()
 _MAX_LINE = 256 << 20  # a longer line goes to the streaming row path (memory stays bounded)
 _BYTES_PER_ROW = 400  # block size in bytes per ctx.chunk_rows row
-_READ_BLOCK = 16 << 20
 
 # kinds of an AnyValue: the first key present, in the row path's order
 NONE, STR, INT, DBL, BOOL, ARR, KVL = range(7)
