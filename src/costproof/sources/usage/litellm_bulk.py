@@ -63,16 +63,18 @@ _DEC = r"^[0-9]{1,20}(\.[0-9]{1,12})?$"
 _INT = r"^[0-9]{1,18}$"
 _NULLS = "('', 'None', 'none', 'null', 'NULL')"  # litellm_spend._NULLS, exact (edge spaces go to the row path)
 _FIELD_LIMIT = 131072  # csv.field_size_limit(): a longer line may hold a field the csv module refuses
-_ROW_SQL = f"""
-SELECT
-  request_id IS NOT NULL AND request_id NOT IN {_NULLS}
-    AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
-  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN
+# startTime as the row path reads it (strict ISO shapes only; others go to the row path) and its offset as written
+_TIMES = f"""CASE WHEN regexp_matches("startTime", '{_ISO}') THEN
     CASE WHEN right("startTime", 1) = 'Z' OR substr("startTime", -6, 1) IN ('+', '-')
          THEN TRY_CAST("startTime" AS TIMESTAMPTZ)
          ELSE CAST(TRY_CAST("startTime" AS TIMESTAMP) AS TIMESTAMPTZ) END END AS occurred,
   CASE WHEN length("startTime") > 19 AND substr("startTime", -6, 1) IN ('+', '-')
-            AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,
+            AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,"""
+_ROW_SQL = f"""
+SELECT
+  request_id IS NOT NULL AND request_id NOT IN {_NULLS}
+    AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
+  {_TIMES}
   "endTime" IS NULL OR "endTime" IN {_NULLS} OR "endTime" = "startTime"
     OR (regexp_matches("endTime", '{_ISO}') AND TRY_CAST("endTime" AS TIMESTAMPTZ) IS NOT NULL) AS end_ok,
   spend IS NULL OR spend IN {_NULLS} AS spend_null,
@@ -354,26 +356,11 @@ def _dict_rows(text: str, names: list[str], base: int, label: str) -> Iterator[t
         raise InputError(f"unreadable CSV ({exc})", file=label, record=base + reader.line_num) from None
 
 
-def _row_chunks(records: Iterator[tuple[int, Any]], ctx: ParseContext) -> Iterator[UsageChunk]:
-    builder = RowBuilder(ctx)
-    for number, item in records:
-        try:
-            row = ls._row(item, ctx)
-        except BadValue as exc:
-            builder.reject(number, exc)
-        else:
-            row["source_record"] = number
-            builder.add(row)
-        if builder.full():
-            yield builder.flush()
-    yield from builder.drain()
-
-
 def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     label = ctx.file_label
     head = _header(path)
     if head is None:  # an unusual header: the row path reads (or refuses) the file
-        yield from _row_chunks(ls._records(path, label), ctx)
+        yield from ls.row_chunks(ls._records(path, label), ctx)
         return
     names, start = head
     wanted = [f for f in FIELDS if f in names]
@@ -402,7 +389,7 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 # the row path's own error message (its byte position): re-read the file from its start
-                yield from _row_chunks(((n, r) for n, r in ls._records(path, label) if n > line), ctx)
+                yield from ls.row_chunks(((n, r) for n, r in ls._records(path, label) if n > line), ctx)
                 return
             yield from _rest(path, offset, names, line, ctx)
             return
@@ -418,7 +405,7 @@ def parse_csv(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         if not simple:
             text = block.decode("utf-8")
             reader_lines = _count_lines(text)
-            yield from _row_chunks(_dict_rows(text, names, line, label), ctx)
+            yield from ls.row_chunks(_dict_rows(text, names, line, label), ctx)
             line += reader_lines
             continue
         numbers = pa.array(np.arange(line + 1, line + 1 + table.num_rows, dtype=np.int64))
@@ -470,7 +457,7 @@ def _rest(path: Path, offset: int, names: list[str], line: int, ctx: ParseContex
 
         done = line
         try:
-            for chunk in _row_chunks(records(), ctx):
+            for chunk in ls.row_chunks(records(), ctx):
                 done = line + reader.line_num
                 yield chunk
         except UnicodeDecodeError:
@@ -478,7 +465,7 @@ def _rest(path: Path, offset: int, names: list[str], line: int, ctx: ParseContex
         else:
             return
     # text that is not UTF-8 further on: the row path's own message, from the file's start
-    yield from _row_chunks(((n, r) for n, r in ls._records(path, label) if n > done), ctx)
+    yield from ls.row_chunks(((n, r) for n, r in ls._records(path, label) if n > done), ctx)
 
 
 # ---------------------------------------------------------------- JSON array, one item per line
@@ -534,12 +521,7 @@ _J_ROW_SQL = f"""
 SELECT
   request_id IS NOT NULL AND request_id NOT IN {_NULLS} AND NOT contains(request_id, chr(0))
     AND NOT regexp_matches(request_id, '^{_SPACE}|{_SPACE}$') AS rid_ok,
-  CASE WHEN regexp_matches("startTime", '{_ISO}') THEN
-    CASE WHEN right("startTime", 1) = 'Z' OR substr("startTime", -6, 1) IN ('+', '-')
-         THEN TRY_CAST("startTime" AS TIMESTAMPTZ)
-         ELSE CAST(TRY_CAST("startTime" AS TIMESTAMP) AS TIMESTAMPTZ) END END AS occurred,
-  CASE WHEN length("startTime") > 19 AND substr("startTime", -6, 1) IN ('+', '-')
-            AND right("startTime", 5) <> '00:00' THEN right("startTime", 6) ELSE 'Z' END AS offs,
+  {_TIMES}
   end_null OR "endTime" IN {_NULLS} OR "endTime" = "startTime"
     OR (regexp_matches("endTime", '{_ISO}') AND TRY_CAST("endTime" AS TIMESTAMPTZ) IS NOT NULL) AS end_ok,
   spend_null0 OR coalesce(spend_s IN {_NULLS}, false) AS spend_null,
@@ -779,7 +761,7 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         return
     except _Unvouched as exc:
         done = exc.args[0]
-    yield from _row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
+    yield from ls.row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
 
 
 def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:

@@ -45,8 +45,13 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
 
         yield from (litellm_bulk.parse_csv if kind == "csv" else litellm_bulk.parse_json)(path, ctx)
         return
+    yield from row_chunks(_records(path, ctx.file_label), ctx)
+
+
+def row_chunks(records: Iterator[tuple[int, Any]], ctx: ParseContext) -> Iterator[UsageChunk]:
+    """The row path: each (record number, item) through `_row`, rows and rejections in chunks."""
     builder = RowBuilder(ctx)
-    for number, item in _records(path, ctx.file_label):
+    for number, item in records:
         try:
             row = _row(item, ctx)
         except BadValue as exc:
