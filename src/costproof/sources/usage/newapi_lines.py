@@ -115,30 +115,35 @@ def _parse_lines(lines: list[bytes], at: list[int]) -> tuple[list[pa.Table], lis
     return tables, done, failed
 
 
-def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(buffer, line ends) from byte `start`: whole lines only (the file's last line may lack its newline)."""
+def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, bytearray]]:
+    """(buffer, line ends, the bytearray under the buffer) from byte `start`: whole lines only (the file's last
+    line may lack its newline)."""
     size = os.path.getsize(path)
     rest = np.empty(0, np.uint8)
+    mask = np.empty(0, bool)  # reused: a fresh 64 MB array a window costs its page faults every time
     with open(path, "rb") as handle:
         handle.seek(start)
         pos = start
         while True:
             want = max(0, min(_WINDOW, size - pos))
-            buf = np.empty(len(rest) + want, np.uint8)  # not zeroed: the read fills it
+            raw = bytearray(len(rest) + want)
+            buf = np.frombuffer(raw, np.uint8)
             buf[:len(rest)] = rest
-            got = handle.readinto(memoryview(buf)[len(rest):]) if want else 0
+            got = handle.readinto(memoryview(raw)[len(rest):]) if want else 0
             pos += got
             buf = buf[:len(rest) + got]
             if not len(buf):
                 return
-            nl = np.flatnonzero(buf == 10)
+            if len(mask) < len(buf):
+                mask = np.empty(len(buf), bool)
+            nl = np.flatnonzero(np.equal(buf, 10, out=mask[:len(buf)]))
             if pos >= size or got < want:
-                yield buf, (nl if len(nl) and nl[-1] == len(buf) - 1 else np.append(nl, len(buf)))
+                yield buf, (nl if len(nl) and nl[-1] == len(buf) - 1 else np.append(nl, len(buf))), raw
                 return
             if not len(nl):
                 raise Unvouched("a line longer than the read window")
             rest = buf[int(nl[-1]) + 1:].copy()
-            yield buf, nl
+            yield buf, nl, raw
 
 
 class Block:
@@ -212,7 +217,7 @@ def blocks(path: Path) -> Iterator[Block]:
     number = 0  # items before the window
     commas = 0  # commas since the last item (or the opening bracket)
     closed = False
-    for buf, ends in _windows(path, at + 1):
+    for buf, ends, whole in _windows(path, at + 1):
         starts, cut, cb, ca, cl, it, bad, values = _classify(buf, ends)
         bad_line = int(bad)
         tok = cb + ca + cl + it
@@ -251,7 +256,7 @@ def blocks(path: Path) -> Iterator[Block]:
         vouched = items[items < stop]
         n = len(vouched)
         if n:
-            block = _type(buf, starts, cut, vouched, it, values, number)
+            block = _type(buf, whole, starts, cut, vouched, it, values, number)
             if block is None:
                 raise Unvouched("not UTF-8 text")
             if block.table.num_rows:
@@ -295,17 +300,18 @@ class _Items:
         return value
 
 
-def _type(buf: np.ndarray, starts: np.ndarray, cut: np.ndarray, lines: np.ndarray, it: np.ndarray,
-          values: dict[int, Any], number: int) -> Block | None:
+def _type(buf: np.ndarray, whole: bytearray, starts: np.ndarray, cut: np.ndarray, lines: np.ndarray,
+          it: np.ndarray, values: dict[int, Any], number: int) -> Block | None:
     """(rn, f_<field>) for the item lines (None when the window is not UTF-8); rows pyarrow could not type are
-    all null (the bulk SQL sends them to the row path, which reads item_at(i))."""
+    all null (the bulk SQL sends them to the row path, which reads item_at(i)). `whole` is the bytearray under
+    `buf` (searched in place)."""
     items = _Items(buf, starts, cut, lines, values)
     n = len(lines)
     first, end = int(starts[lines[0]]), int(cut[lines[-1]])
-    raw = buf[first:end].tobytes()
     try:  # the row path reads the file as UTF-8 text: anything else is its error to raise
-        offsets = pa.py_buffer(np.array([0, len(raw)], np.int64))
-        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(raw)]).cast(pa.large_string())
+        offsets = pa.py_buffer(np.array([0, end - first], np.int64))
+        text = pa.py_buffer(buf).slice(first, end - first)
+        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, text]).cast(pa.large_string())
     except pa.ArrowInvalid:
         return None
     objects = np.flatnonzero(it[lines] == 1)
@@ -313,11 +319,11 @@ def _type(buf: np.ndarray, starts: np.ndarray, cut: np.ndarray, lines: np.ndarra
     line_starts = starts[lines]
     suspects: set[int] = set()
     for needle in (b'"data"', b"\\u00"):
-        pos = raw.find(needle)
+        pos = whole.find(needle, first, end)
         while pos >= 0:
-            k = int(np.searchsorted(line_starts, first + pos, side="right")) - 1
+            k = int(np.searchsorted(line_starts, pos, side="right")) - 1
             suspects.add(k)
-            pos = raw.find(needle, max(int(cut[lines[k]]) - first, pos + 1))
+            pos = whole.find(needle, max(int(cut[lines[k]]), pos + 1), end)
     table = None
     parsed_at: np.ndarray | None = None
     if len(objects) == n and not suspects:  # the window's bytes as they are: one parse, no copy
