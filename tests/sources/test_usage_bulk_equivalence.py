@@ -470,8 +470,8 @@ def test_numbers_are_those_of_occurrences(limit: int, shared: bool) -> None:
 
     rng = random.Random(limit)
     expected, numbers = Occurrences(limit), newapi_bulk.Numbers(Occurrences(limit))
-    for _ in range(30):
-        keys = [f"k{rng.randint(0, 60)}" for _ in range(rng.randint(0, 80))]
+    for _ in range(80):  # many small chunks: the held keys are kept in pieces merged as they grow
+        keys = [f"k{rng.randint(0, 400)}" for _ in range(rng.randint(0, 80))]
         ids = ["0" * 24 if shared else newapi_bulk.hashlib_id(k, 1) for k in keys]
         got = numbers.number(pa.array(keys, pa.string()), pa.array(ids, pa.string())).tolist()
         assert got == [expected.next_key(k) for k in keys]

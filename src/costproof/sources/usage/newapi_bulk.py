@@ -335,9 +335,10 @@ def _hashes(ids: pa.Array) -> np.ndarray:
 class Numbers:
     """Occurrence numbers of identity keys in record order, exactly as `seen.next_key` one by one would give them
     (at most `limit` identities held, forgotten all at once when a new one arrives at the limit), a chunk at a
-    time without a Python string per key: the identities held are an Arrow array, found again through a sorted
-    array of their ids' leading 64 bits (every such match is then compared as text: a hash shared by two keys
-    falls back to an exact lookup). `sync()` hands them to `seen` before the row path takes over."""
+    time without a Python string per key. Keys are grouped and found again by 64 bits of their first-occurrence
+    id (a function of the key); every key sharing those bits with another is compared as text, and a shared hash
+    falls back to exact string lookups. The identities held are Arrow arrays (one per chunk, with their hashes
+    sorted); `sync()` hands them to `seen` before the row path takes over."""
 
     def __init__(self, seen: Occurrences) -> None:
         self.seen = seen
@@ -349,25 +350,29 @@ class Numbers:
                       np.fromiter(seen.seen.values(), np.int64, len(seen.seen)))
 
     def _reset(self) -> None:
-        self.keys = pa.array([], pa.string())
+        self.pieces: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []  # keys, sorted hashes, their positions
         self.counts = np.empty(0, np.int64)
-        self.sorted_hashes = np.empty(0, np.uint64)
-        self.sorted_at = np.empty(0, np.int64)
 
     def _add(self, keys: pa.Array, hashes: np.ndarray, counts: np.ndarray) -> None:
-        at = np.arange(len(self.keys), len(self.keys) + len(keys), dtype=np.int64)
-        self.keys = pa.concat_arrays([self.keys, keys.cast(pa.string())])
+        if not len(keys):
+            return
+        order = np.argsort(hashes, kind="stable")
+        self.pieces.append((keys.cast(pa.string()), hashes[order], order + len(self.counts)))
         self.counts = np.concatenate([self.counts, counts])
-        fresh = np.argsort(hashes, kind="stable")
-        merged = np.concatenate([self.sorted_hashes, hashes[fresh]])
-        order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
-        self.sorted_hashes = merged[order]
-        self.sorted_at = np.concatenate([self.sorted_at, at[fresh]])[order]
+        pieces = self.pieces  # neighbours of like size merge (a binary counter): few pieces, each key copied rarely
+        while len(pieces) > 1 and 2 * len(pieces[-1][0]) >= len(pieces[-2][0]):
+            (k1, h1, a1), (k2, h2, a2) = pieces[-2], pieces.pop()
+            merged = np.concatenate([h1, h2])
+            order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
+            pieces[-1] = (pa.concat_arrays([k1, k2]), merged[order], np.concatenate([a1, a2])[order])
+
+    def _keys(self) -> pa.ChunkedArray:
+        return pa.chunked_array([k for k, _, _ in self.pieces], pa.string())
 
     def sync(self) -> None:
         """Write the identities held into `seen` (its dict then holds what next_key calls would have left)."""
         self.seen.seen.clear()
-        self.seen.seen.update(zip(self.keys.to_pylist(), self.counts.tolist(), strict=True))
+        self.seen.seen.update(zip(self._keys().to_pylist(), self.counts.tolist(), strict=True))
 
     def number(self, keys: pa.Array, ids: pa.Array) -> np.ndarray:
         """Occurrence numbers of keys (record order); ids[i] = hashlib_id(keys[i], 1)."""
@@ -381,46 +386,65 @@ class Numbers:
 
     def _held(self, distinct: pa.Array, hashes: np.ndarray) -> np.ndarray:
         """Where each distinct key is held (-1: not held)."""
-        if not len(self.keys):
-            return np.full(len(distinct), -1, np.int64)
-        p = np.minimum(np.searchsorted(self.sorted_hashes, hashes), len(self.sorted_hashes) - 1)
-        hit = self.sorted_hashes[p] == hashes
-        pos = np.where(hit, self.sorted_at[p], -1)
-        w = np.flatnonzero(hit)
-        if len(w) and not pc.all(pc.equal(distinct.take(pa.array(w)), self.keys.take(pa.array(pos[w])))).as_py():
-            return pc.index_in(distinct, value_set=self.keys).fill_null(-1).to_numpy()  # a shared hash
+        pos = np.full(len(distinct), -1, np.int64)
+        for _, sorted_hashes, at in self.pieces:
+            p = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
+            hit = sorted_hashes[p] == hashes
+            pos[hit] = at[p[hit]]
+        w = np.flatnonzero(pos >= 0)
+        if len(w) and not pc.all(pc.equal(distinct.take(pa.array(w)), self._keys().take(pa.array(pos[w])))).as_py():
+            held = self._keys().combine_chunks()  # a hash shared by two keys: exact lookups
+            return pc.index_in(distinct, value_set=held).fill_null(-1).to_numpy()
         return pos
+
+    @staticmethod
+    def _groups(part: pa.Array, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(order, heads, sizes, group of each row): rows grouped by key, groups numbered as they stand in
+        `order` (stable: a group's rows in record order, its head the first)."""
+        order = np.argsort(h, kind="stable")
+        ordered = h[order]
+        heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[heads, len(h)])
+        group = np.empty(len(h), np.int64)
+        group[order] = np.repeat(np.arange(len(heads)), sizes)
+        shared = np.flatnonzero(np.repeat(sizes > 1, sizes))  # places in `order` of rows sharing their hash
+        if len(shared):  # the same key, or group by the text itself
+            rows = order[shared]
+            first = order[heads][group[rows]]
+            if not pc.all(pc.equal(part.take(pa.array(rows)), part.take(pa.array(first)))).as_py():
+                idx = pc.dictionary_encode(part).indices.to_numpy()
+                order = np.argsort(idx, kind="stable")
+                ordered = idx[order]
+                heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+                sizes = np.diff(np.r_[heads, len(idx)])
+                group[order] = np.repeat(np.arange(len(heads)), sizes)
+        return order, heads, sizes, group
 
     def _segment(self, keys: pa.Array, hashes: np.ndarray, start: int, end: int, occ: np.ndarray) -> int:
         """Number keys[start:end] up to the first new identity that finds the table full; where to go on from."""
-        encoded = pc.dictionary_encode(keys.slice(start, end - start))  # keys in order of first appearance
-        idx = encoded.indices.to_numpy()
-        distinct = encoded.dictionary
-        order = np.argsort(idx, kind="stable")
-        ordered = idx[order]
-        heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        sizes = np.diff(np.r_[heads, len(idx)])
-        first = np.empty(len(distinct), np.int64)
-        first[ordered[heads]] = order[heads]
-        pos = self._held(distinct, hashes[start + first])
+        part = keys.slice(start, end - start)
+        h = hashes[start:end]
+        order, heads, sizes, group = self._groups(part, h)
+        first = order[heads]  # each group's first row
+        distinct = part.take(pa.array(first))
+        pos = self._held(distinct, h[first])
         held = pos >= 0
-        prev = np.zeros(len(distinct), np.int64)
+        prev = np.zeros(len(heads), np.int64)
         prev[held] = self.counts[pos[held]]
-        rank = np.empty(len(idx), np.int64)
-        rank[order] = np.arange(len(idx)) - np.repeat(heads, sizes) + 1
-        new = np.flatnonzero(~held)  # distinct keys not held, in order of first appearance
-        room = self.limit - len(self.keys)
+        rank = np.empty(len(h), np.int64)
+        rank[order] = np.arange(len(h)) - np.repeat(heads, sizes) + 1
+        new = np.flatnonzero(~held)
+        room = self.limit - len(self.counts)
         if len(new) > room:  # the (room+1)-th new key empties the table first: number up to it, then afresh
-            cut = int(first[new[room]])
+            cut = int(np.sort(first[new])[room])
             if cut:
                 self._segment(keys, hashes, start, start + cut, occ)
             self._reset()
             return start + cut
-        occ[start:end] = prev[idx] + rank
-        totals = prev.copy()
-        totals[ordered[heads]] += sizes
+        occ[start:end] = prev[group] + rank
+        totals = prev + sizes
         self.counts[pos[held]] = totals[held]
-        self._add(distinct.take(pa.array(new, pa.int64())), hashes[start + first[new]], totals[new])
+        self._add(distinct.take(pa.array(new, pa.int64())), h[first[new]], totals[new])
         return end
 
 
