@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
+from tests.sources.equivalence import assert_same, both
 
 from costproof.model.errors import InputError
 from costproof.sources.usage import litellm_spend
@@ -123,18 +124,7 @@ def _csv(records: list[dict[str, object]], terminator: str = "\n") -> str:
 
 
 def _both(path: Path, chunk_rows: int) -> tuple[tuple, tuple]:
-    bulk = collect(litellm_spend.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
-    rows = collect(litellm_spend.parse(path, ParseContext(path.name, chunk_rows=chunk_rows, options={"bulk": False})))
-    return bulk, rows
-
-
-def _assert_same(bulk: tuple, rows: tuple) -> None:
-    assert bulk[2] == rows[2]  # records
-    assert bulk[1] == rows[1]  # quarantine: record, field, reason
-    for name in rows[0].column_names:
-        assert bulk[0].column(name).to_pylist() == rows[0].column(name).to_pylist(), name
-    assert bulk[0].equals(rows[0])
-    assert bulk[0].num_rows + len(bulk[1]) == bulk[2]
+    return both(litellm_spend, path, chunk_rows)
 
 
 @pytest.mark.parametrize("seed, chunk_rows", [(1, 100_000), (2, 37), (3, 257)])
@@ -142,7 +132,7 @@ def test_csv_bulk_equals_row_path(tmp_path: Path, seed: int, chunk_rows: int) ->
     path = tmp_path / "spend.csv"
     path.write_text(_csv(_records(seed, 2500)), "utf-8")
     bulk, rows = _both(path, chunk_rows)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert len(rows[1]) > 100 and rows[0].num_rows > 800
     text = json.dumps(rows[0].to_pylist(), default=str)
     assert "PLANTED" not in text and "sk-live" not in text and "sk-keyname" not in text
@@ -172,7 +162,7 @@ def test_csv_blocks_the_bulk_path_cannot_vouch_for(tmp_path: Path, chunk_rows: i
             assert (str(caught.value), caught.value.record) == (str(exc), exc.record)
             continue
         bulk = collect(litellm_spend.parse(path, ParseContext(name, chunk_rows=chunk_rows)))
-        _assert_same(bulk, rows)
+        assert_same(bulk, rows)
 
 
 def test_csv_not_utf8_fails_like_the_row_path(tmp_path: Path) -> None:
@@ -276,7 +266,7 @@ def _same_or_same_error(path: Path, chunk_rows: int) -> bool:
         assert (str(caught.value), caught.value.record) == (str(exc), exc.record)
         return False
     bulk = collect(litellm_spend.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     return True
 
 

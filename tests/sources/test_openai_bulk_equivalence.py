@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
+from tests.sources.equivalence import assert_same, both
 
 from costproof.model.errors import InputError
 from costproof.sources.usage import openai_jsonl, vector
@@ -132,18 +133,7 @@ def _lines(seed: int, n: int) -> list[str]:
 
 
 def _both(path: Path, chunk_rows: int) -> tuple[tuple, tuple]:
-    bulk = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
-    rows = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=chunk_rows, options={"bulk": False})))
-    return bulk, rows
-
-
-def _assert_same(bulk: tuple, rows: tuple) -> None:
-    assert bulk[2] == rows[2]
-    assert bulk[1] == rows[1]
-    for name in rows[0].column_names:
-        assert bulk[0].column(name).to_pylist() == rows[0].column(name).to_pylist(), name
-    assert bulk[0].equals(rows[0])
-    assert bulk[0].num_rows + len(bulk[1]) == bulk[2]
+    return both(openai_jsonl, path, chunk_rows)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -151,7 +141,7 @@ def test_jsonl_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "log.jsonl"
     path.write_text("\n".join(_lines(seed, 1500)) + "\n", "utf-8")
     bulk, rows = _both(path, 311)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert len(rows[1]) > 20 and rows[0].num_rows > 800
     table = rows[0]
     assert not any("sk-live" in (v or "") for v in table.column("api_key_name").to_pylist())
@@ -168,7 +158,7 @@ def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_p
         results.append(collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500))))
     rows = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
     assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
-    _assert_same(results[1], rows)
+    assert_same(results[1], rows)
     assert results[1][0].num_rows > 600
 
 
@@ -177,7 +167,7 @@ def test_jsonl_bulk_handles_crlf_bom_and_invalid_utf8(tmp_path: Path) -> None:
     lines[5] = b'{"created": 1780272000, "model": "\xff", "usage": {"prompt_tokens": 1}}'
     path = tmp_path / "crlf.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n\r\n")
-    _assert_same(*_both(path, 64))
+    assert_same(*_both(path, 64))
 
 
 def test_jsonl_first_line_not_json_is_an_input_error(tmp_path: Path) -> None:
@@ -217,7 +207,7 @@ def test_occurrence_numbers_forget_like_the_row_path(monkeypatch: pytest.MonkeyP
     path.write_text("\n".join(lines) + "\n", "utf-8")
     monkeypatch.setattr(openai_jsonl, "OCCURRENCE_LIMIT", limit)
     bulk, rows = _both(path, chunk_rows)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     ids = rows[0].column("record_id").to_pylist()
     assert len(set(ids)) < len(ids) if limit < 60 else len(set(ids)) == len(ids)
 
@@ -230,7 +220,7 @@ def test_blank_lines_bom_and_no_final_newline(tmp_path: Path, chunk_rows: int) -
     path = tmp_path / "gaps.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
     bulk, rows = _both(path, chunk_rows)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].num_rows > 20
     assert max(rows[0].column("source_record").to_pylist() + [e.record for e in rows[1]]) <= len(lines)
 
@@ -257,7 +247,7 @@ def test_read_windows_shorter_than_lines(monkeypatch: pytest.MonkeyPatch, tmp_pa
     path.write_bytes("\n".join(lines).encode())
     monkeypatch.setattr(openai_bulk, "_WINDOW", window)
     bulk, rows = _both(path, chunk_rows)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].num_rows > 150
     blocks = list(openai_bulk.line_blocks(path, chunk_rows))
     sizes = [len(b) for b in blocks]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.sources.equivalence import assert_same, both
 
 from costproof.model.errors import InputError
 from costproof.sources.usage import newapi_bulk, newapi_log, vector
@@ -85,18 +86,7 @@ def _records(seed: int, n: int) -> list[object]:
 
 
 def _both(path: Path, chunk_rows: int) -> tuple[tuple, tuple]:
-    bulk = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=chunk_rows)))
-    rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=chunk_rows, options={"bulk": False})))
-    return bulk, rows
-
-
-def _assert_same(bulk: tuple, rows: tuple) -> None:
-    assert bulk[2] == rows[2]  # records
-    assert bulk[1] == rows[1]  # quarantine: record, field, reason
-    for name in rows[0].column_names:
-        assert bulk[0].column(name).to_pylist() == rows[0].column(name).to_pylist(), name
-    assert bulk[0].equals(rows[0])
-    assert bulk[0].num_rows + len(bulk[1]) == bulk[2]
+    return both(newapi_log, path, chunk_rows)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -104,7 +94,7 @@ def test_json_array_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "log.json"
     path.write_text("[\n" + ",\n".join(json.dumps(r) for r in _records(seed, 1500)) + "\n]", "utf-8")
     bulk, rows = _both(path, 257)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert len(rows[1]) > 20 and rows[0].num_rows > 800
     assert not any("sk-live" in (v or "") for v in rows[0].column("api_key_name").to_pylist())
 
@@ -125,7 +115,7 @@ def test_console_csv_bulk_equals_row_path(tmp_path: Path, seed: int) -> None:
     path = tmp_path / "log.csv"
     path.write_text(buf.getvalue(), "utf-8")
     bulk, rows = _both(path, 300)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert len(rows[1]) > 20
 
 
@@ -150,7 +140,7 @@ def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_p
         results.append(collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500))))
     rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
     assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
-    _assert_same(results[1], rows)
+    assert_same(results[1], rows)
     assert results[1][0].num_rows > 600
 
 
@@ -161,13 +151,13 @@ def test_bulk_resumes_with_the_row_path(tmp_path: Path) -> None:
     lines.insert(500, f"{T0},2,short")
     path = tmp_path / "short.csv"
     path.write_text("\n".join(lines) + "\n", "utf-8")
-    _assert_same(*_both(path, 200))
+    assert_same(*_both(path, 200))
     pages = [{"success": True, "data": {"items": [{"created_at": T0 + i, "type": 2, "model_name": "gpt-4o",
                                                    "prompt_tokens": i} for i in range(p, p + 50)]}}
              for p in range(0, 200, 50)]
     array = tmp_path / "pages.json"
     array.write_text(json.dumps(pages), "utf-8")
-    _assert_same(*_both(array, 64))
+    assert_same(*_both(array, 64))
 
 
 def test_numeric_model_name_is_text_and_huge_tokens_are_quarantined(tmp_path: Path) -> None:
@@ -178,7 +168,7 @@ def test_numeric_model_name_is_text_and_huge_tokens_are_quarantined(tmp_path: Pa
     path = tmp_path / "odd.json"
     path.write_text(json.dumps(items), "utf-8")
     bulk, rows = _both(path, 100)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].column("model_reported").to_pylist() == ["gpt-4o", "4"]
     assert [(e.record, e.field) for e in rows[1]] == [(3, "model_name"), (4, "prompt_tokens")]
 
@@ -218,7 +208,7 @@ def test_pages_bulk_equals_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     path = tmp_path / "pages.jsonl"
     _pages_file(path, _records(seed, 1500), random.Random(seed))
     bulk, rows = _both(path, 233)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert sum(typed) == bulk[2] and len(typed) > 5  # all of it in bulk chunks
     assert len(rows[1]) > 20 and rows[0].num_rows > 800
 
@@ -237,7 +227,7 @@ def test_pages_the_bulk_reader_cannot_vouch_for_go_to_the_row_path(tmp_path: Pat
     path = tmp_path / "pages.jsonl"
     _pages_file(path, _records(9, 600), random.Random(9), odd)
     bulk, rows = _both(path, 101)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].num_rows > 300
 
 
@@ -268,7 +258,7 @@ def test_repeated_keys_are_read_as_json_loads_reads_them(tmp_path: Path, kind: s
     else:
         path.write_text('{"data": {"items": [' + ",".join(items) + "]}}\n", "utf-8")
     bulk, rows = _both(path, 100)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].column("provider_reported_cost").to_pylist()[:2] == [Decimal(9) / 500000, Decimal(-5) / 500000]
     assert rows[0].column("cached_input_tokens").to_pylist()[2] == 10
 
@@ -330,7 +320,7 @@ def test_array_layouts_bulk_equals_row_path(monkeypatch: pytest.MonkeyPatch, tmp
     path = tmp_path / "log.json"
     path.write_bytes(_layout(_records(rng.randint(0, 999), 1200), style, rng))
     bulk, rows = _both(path, chunk_rows)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert rows[0].num_rows > 600 and len(rows[1]) > 10
     if style in ("leading", "trailing", "crlf_bom", "spaces", "trailing_comma"):
         assert sum(read) == rows[2]  # every record typed from its line
@@ -364,7 +354,7 @@ def test_odd_items_among_lines_take_the_row_path(monkeypatch: pytest.MonkeyPatch
             collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64)))
         return
     bulk = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=64)))
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert sum(read) >= 200  # the items before the odd one came from the line reader
 
 
@@ -434,7 +424,7 @@ def test_values_shared_by_many_rows_are_judged_as_each_row_alone(monkeypatch: py
     else:
         path.write_bytes(_layout(items, style, random.Random(21)))
     bulk, rows = _both(path, 97)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert sum(typed) == rows[2] > 2000
     assert len(rows[1]) > 100 and rows[0].num_rows > 1000
     others = [r["other"] for r in items]
@@ -453,7 +443,7 @@ def test_repeats_keep_their_numbers_across_the_hand_over_to_the_row_path(monkeyp
     path = tmp_path / "log.json"
     path.write_text("[" + "\n,".join([*texts, page, *texts]) + "\n]\n", "utf-8")
     bulk, rows = _both(path, 64)
-    _assert_same(bulk, rows)
+    assert_same(bulk, rows)
     assert sum(read) >= len(texts)
     ids = rows[0].column("record_id").to_pylist()
     assert len(set(ids)) == len(ids) and rows[0].num_rows > 300
