@@ -17,6 +17,7 @@ base.Occurrences does, a block at a time."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import re
@@ -38,12 +39,14 @@ from costproof.sources.usage import vector
 from costproof.sources.usage.base import (
     _LABEL_ALIASES,
     USAGE_SCHEMA,
+    Occurrences,
     ParseContext,
     UsageChunk,
     normalize_environment,
     sanitize_table,
     to_table,
 )
+from costproof.sources.usage.newapi_bulk import Numbers
 
 _I = pa.int64()
 _S = pa.string()
@@ -608,64 +611,37 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
 
 
 class Numbering:
-    """Occurrence numbers and record ids, in record order, exactly as base.Occurrences numbers identity keys (the
-    same dict of at most `limit` identities, forgotten all at once when a new one arrives at the limit), a block at
-    a time: the dict is read and written once per distinct key, the ranks within the block come from numpy."""
+    """Occurrence numbers and record ids, in record order, exactly as base.Occurrences numbers identity keys (at
+    most `limit` identities held, forgotten all at once when a new one arrives at the limit), a block at a time:
+    DuckDB hashes every key as a first occurrence, newapi_bulk.Numbers groups and finds keys again by 64 bits of
+    that id (no Python string per key), and only the later occurrences are hashed again in Python."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, limit: int) -> None:
         self.con = con
-        self.limit = limit
-        self.seen: dict[str, int] = {}
+        self.numbers = Numbers(Occurrences(limit))
 
     def record_ids(self, keys: pa.Array) -> pa.Array:
         """The record ids (sha256 of key, unit separator, occurrence; 24 hex digits) of keys in record order."""
         keys = keys.cast(pa.string())
-        occ = np.empty(len(keys), np.int64)
-        start = 0
-        while start < len(keys):
-            start = self._segment(keys, start, occ)
         self.con.register("occ_ids", vector.scan_batches(pa.table({
-            "p": pa.array(np.arange(len(keys), dtype=np.int64)), "k": keys, "o": pa.array(occ)})))
+            "p": pa.array(np.arange(len(keys), dtype=np.int64)), "k": keys})))
         try:
             # in row order: the connection keeps insertion order (checked, sorted only if it did not)
-            got = self.con.sql("SELECT p, left(sha256(k || chr(31) || CAST(o AS VARCHAR)), 24) AS id FROM occ_ids"
-                               ).to_arrow_table()
+            got = self.con.sql("SELECT p, left(sha256(k || chr(31) || '1'), 24) AS id FROM occ_ids").to_arrow_table()
         finally:
             self.con.unregister("occ_ids")
         p = got.column("p").to_numpy()
         if len(p) > 1 and not (p[1:] > p[:-1]).all():
             got = got.take(pc.sort_indices(got.column("p")))
-        return got.column("id").combine_chunks()
-
-    def _segment(self, keys: pa.Array, start: int, occ: np.ndarray) -> int:
-        """Number keys[start:] up to the first new identity that finds the dict full; where to go on from."""
-        part = keys.slice(start)
-        encoded = pc.dictionary_encode(part)  # the dictionary lists keys in order of first appearance
-        idx = encoded.indices.to_numpy()
-        distinct = encoded.dictionary.to_pylist()
-        seen = self.seen
-        prev = np.fromiter((seen.get(k, 0) for k in distinct), np.int64, len(distinct))
-        order = np.argsort(idx, kind="stable")
-        ordered = idx[order]
-        heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        sizes = np.diff(np.r_[heads, len(idx)])
-        rank = np.empty(len(idx), np.int64)
-        rank[order] = np.arange(len(idx)) - np.repeat(heads, sizes) + 1
-        new = np.flatnonzero(prev == 0)  # distinct keys the dict does not hold, in order of first appearance
-        room = self.limit - len(seen)
-        if len(new) > room:  # the (room+1)-th new key empties the dict first: number up to it, then start afresh
-            first = np.empty(len(distinct), np.int64)
-            first[ordered[heads]] = order[heads]
-            cut = int(first[new[room]])
-            if cut:
-                self._segment(keys.slice(0, start + cut), start, occ)
-            seen.clear()
-            return start + cut
-        occ[start:start + len(part)] = prev[idx] + rank
-        totals = prev.copy()
-        totals[ordered[heads]] += sizes
-        seen.update(zip(distinct, totals.tolist(), strict=True))
-        return start + len(part)
+        ids = got.column("id").combine_chunks().cast(pa.string())
+        occ = self.numbers.number(keys, ids)
+        later = np.flatnonzero(occ != 1)
+        if not len(later):
+            return ids
+        fixed = ids.to_pylist()
+        for i, key in zip(later.tolist(), keys.take(pa.array(later)).to_pylist(), strict=True):
+            fixed[i] = hashlib.sha256(f"{key}\x1f{occ[i]}".encode()).hexdigest()[:24]
+        return pa.array(fixed, pa.string())
 
 
 def _utf8(block: Block) -> tuple[pa.Array, set[int]]:
