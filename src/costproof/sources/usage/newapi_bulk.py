@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import vector
+from costproof.sources.usage import newapi_csv, vector
 from costproof.sources.usage.base import (
     USAGE_SCHEMA,
     BadValue,
@@ -458,7 +458,10 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
     newapi_lines (whose `item_at(i)` gives record i as the row path reads it).
     """
     src = per_value(con, fields)
-    values = _arrow(con, value_sql(kind), src=src)
+    if kind == "csv":  # cells of plain digits and booleans typed in Arrow: only the others take the text SQL
+        values = newapi_csv.values(src, lambda k, t: _arrow(con, value_sql(k), src=t))
+    else:
+        values = _arrow(con, value_sql(kind), src=src)
     _same_rows(src, values)
     # key names that look like keys are hashed before they enter the identity (once per distinct name)
     tokens = values.column("token")
