@@ -281,10 +281,10 @@ WITH r AS (
   FROM v
 ), k AS (
   SELECT *, kind IN ('consume', 'error', 'refund') AS billable,
-    'newapi-log' || chr(31) || coalesce(request_id, '') || chr(31) || at_text || chr(31) || token_safe || chr(31)
-      || model || chr(31) || CAST(type_v AS VARCHAR) || chr(31) || CAST(quota AS VARCHAR) || chr(31)
-      || CAST(prompt AS VARCHAR) || chr(31) || CAST(completion AS VARCHAR) || chr(31)
-      || coalesce(CAST(use_time_v AS VARCHAR), '') AS key
+    -- one concat_ws, not a chain of || (each makes a string); a NULL part (skipped) only in rows not ok
+    concat_ws(chr(31), 'newapi-log', coalesce(request_id, ''), at_text, token_safe, model, CAST(type_v AS VARCHAR),
+      CAST(quota AS VARCHAR), CAST(prompt AS VARCHAR), CAST(completion AS VARCHAR),
+      coalesce(CAST(use_time_v AS VARCHAR), '')) AS key
   FROM r
 )
 SELECT rn, kind, occurred, model, token_safe, grp, request_id, route, is_stream, ratios, use_time_v AS use_time,
@@ -350,24 +350,27 @@ class Numbers:
                       np.fromiter(seen.seen.values(), np.int64, len(seen.seen)))
 
     def _reset(self) -> None:
-        self.pieces: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []  # keys, sorted hashes, their positions
+        self.pieces: list[tuple[np.ndarray, np.ndarray]] = []  # sorted hashes, their positions
+        self.held: list[pa.Array] = []  # the keys in the order they were added (positions count along them)
         self.counts = np.empty(0, np.int64)
 
     def _add(self, keys: pa.Array, hashes: np.ndarray, counts: np.ndarray) -> None:
         if not len(keys):
             return
         order = np.argsort(hashes, kind="stable")
-        self.pieces.append((keys.cast(pa.string()), hashes[order], order + len(self.counts)))
+        self.held.append(keys.cast(pa.string()))
+        self.pieces.append((hashes[order], order + len(self.counts)))
         self.counts = np.concatenate([self.counts, counts])
-        pieces = self.pieces  # neighbours of like size merge (a binary counter): few pieces, each key copied rarely
+        # neighbours of like size merge (a binary counter): few pieces to search; the key texts stay where they are
+        pieces = self.pieces
         while len(pieces) > 1 and 2 * len(pieces[-1][0]) >= len(pieces[-2][0]):
-            (k1, h1, a1), (k2, h2, a2) = pieces[-2], pieces.pop()
+            (h1, a1), (h2, a2) = pieces[-2], pieces.pop()
             merged = np.concatenate([h1, h2])
             order = np.argsort(merged, kind="stable")  # two sorted runs: a merge
-            pieces[-1] = (pa.concat_arrays([k1, k2]), merged[order], np.concatenate([a1, a2])[order])
+            pieces[-1] = (merged[order], np.concatenate([a1, a2])[order])
 
     def _keys(self) -> pa.ChunkedArray:
-        return pa.chunked_array([k for k, _, _ in self.pieces], pa.string())
+        return pa.chunked_array(self.held, pa.string())
 
     def sync(self) -> None:
         """Write the identities held into `seen` (its dict then holds what next_key calls would have left)."""
@@ -387,7 +390,7 @@ class Numbers:
     def _held(self, distinct: pa.Array, hashes: np.ndarray) -> np.ndarray:
         """Where each distinct key is held (-1: not held)."""
         pos = np.full(len(distinct), -1, np.int64)
-        for _, sorted_hashes, at in self.pieces:
+        for sorted_hashes, at in self.pieces:
             p = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
             hit = sorted_hashes[p] == hashes
             pos[hit] = at[p[hit]]
