@@ -81,13 +81,23 @@ def test_rows_a_join_reordered_are_put_back_in_record_order() -> None:
     assert vector.in_row_order(empty).num_rows == 0
 
 
-def test_fetch_ahead_yields_every_batch_in_order_and_can_stop_early() -> None:
-    from costproof.service.usage import _fetch_ahead
+def test_rebatched_keeps_every_row_in_order_in_tables_of_the_given_size() -> None:
+    from costproof.service.usage import _rebatched
 
-    table = pa.table({"i": list(range(10))})
-    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
-    assert [b.column(0).to_pylist() for b in _fetch_ahead(reader)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3))
-    ahead = _fetch_ahead(reader)
-    assert next(ahead).num_rows == 3
-    ahead.close()
+    table = pa.table({"i": list(range(23))})
+    batches = [*table.slice(0, 2).to_batches(), *table.slice(2, 13).to_batches(), *table.slice(15).to_batches()]
+    got = list(_rebatched(batches, 5))
+    assert [t.num_rows for t in got] == [5, 5, 5, 5, 3]
+    assert [v for t in got for v in t.column("i").to_pylist()] == list(range(23))
+    assert [t.num_rows for t in _rebatched(table.to_batches(), 23)] == [23]
+    assert list(_rebatched([], 5)) == []
+
+
+def test_parts_cut_the_chunks_into_runs_of_at_least_part_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from costproof.service import usage
+
+    monkeypatch.setattr(usage, "PART_ROWS", 10)
+    # (first chunk, end chunk, first row): a part closes once it holds PART_ROWS rows
+    assert usage._parts([4, 4, 4, 9, 1, 3]) == [(0, 3, 0), (3, 5, 12), (5, 6, 22)]
+    assert usage._parts([30]) == [(0, 1, 0)]
+    assert usage._parts([]) == []

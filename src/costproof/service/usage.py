@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from costproof.model.errors import InputError
@@ -43,6 +45,10 @@ _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 _ATTEMPT = USAGE_SCHEMA.get_field_index("attempt")
 _IS_RETRY = USAGE_SCHEMA.get_field_index("is_retry")
 _NUMBERED_KINDS = pa.array(["consume", "error"])
+# the spill's extra column: each row's position in it, which the set-based steps answer in
+_POS = "__pos"
+_SPILL_SCHEMA = USAGE_SCHEMA.append(pa.field(_POS, pa.int64()))
+_SPILL_VIEW = "__usage_spill"
 # columns with few distinct values are dictionary-encoded in the period files; ids and times would only waste the try
 _DICTIONARY = [n for n in USAGE_SCHEMA.names
                if n not in ("record_id", "request_id", "source_record", "occurred_at", "provider_reported_cost")]
@@ -119,18 +125,16 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
     (ws.root / "usage").mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix=".stage-", dir=ws.root / "usage"))
     staging = spill.with_name(spill.name.replace(".stage-", ".staging-"))
-    stage = spill / "stage.parquet"
+    stage = _Spill(spill / "stage.arrow")
     con = ws.con
     errors: list[Any] = []
     records = 0
     try:
-        # Parsed chunks are spilled to one Parquet file as they come (memory stays at one chunk);
-        # DuckDB then reads it back for the set-based steps under a memory limit that spills to disk.
+        # Parsed chunks are spilled to one file as they come (memory stays at one chunk); DuckDB then reads it
+        # back for the set-based steps under a memory limit that spills to disk.
         # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
-        # (no dictionaries in the spill: read once, it only pays their cost; import_id is set when it is copied)
-        spill_writer = pq.ParquetWriter(stage, USAGE_SCHEMA, compression="lz4", use_dictionary=False)
-        with spill_writer as writer, ThreadPoolExecutor(1) as pool:
+        with stage as writer, ThreadPoolExecutor(1) as pool:
             pending: deque[Future[None]] = deque()
             for chunk in adapter.parse(path, ctx):
                 records += chunk.records
@@ -183,7 +187,50 @@ def _bounded(con: Any) -> Iterator[None]:
             con.execute(f"SET {key} = '{str(value).replace(chr(39), chr(39) * 2)}'")
 
 
-def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
+class _Spill:
+    """The parsed rows of one import in an Arrow IPC file (lz4), in file order, each with its position.
+
+    Arrow IPC rather than Parquet because every row is written here once and read back once: IPC has no encoding
+    to do either way, so the round trip costs about a fifth of Parquet's CPU. The import id is set when the rows
+    are copied out.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sizes: list[int] = []  # rows per written chunk: parts are cut on these
+        self.batches: list[int] = []  # IPC record batches per written chunk
+        self.rows = 0
+        self._writer: ipc.RecordBatchFileWriter | None = None
+
+    def __enter__(self) -> _Spill:
+        self._writer = ipc.new_file(str(self.path), _SPILL_SCHEMA, options=ipc.IpcWriteOptions(compression="lz4"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._writer is not None
+        self._writer.close()
+
+    def write_table(self, table: pa.Table) -> None:
+        assert self._writer is not None
+        at = pa.array(np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64))
+        batches = table.append_column(_SPILL_SCHEMA.field(_POS), [at]).to_batches()
+        for batch in batches:
+            self._writer.write_batch(batch)
+        self.sizes.append(table.num_rows)
+        self.batches.append(len(batches))
+        self.rows += table.num_rows
+
+    def read(self, first_chunk: int, end_chunk: int) -> Iterator[pa.RecordBatch]:
+        """The record batches of some written chunks, read with plain file reads (a map would count as memory)."""
+        start = sum(self.batches[:first_chunk])
+        end = start + sum(self.batches[first_chunk:end_chunk])
+        with pa.OSFile(str(self.path)) as fh:
+            reader = ipc.open_file(fh)
+            for index in range(start, end):
+                yield reader.get_batch(index)
+
+
+def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
     """Dedupe against the file and the workspace, number retries, write Parquet by period.
 
     DuckDB reads the spilled rows only for the set-based facts (repeats, workspace duplicates, retry chains),
@@ -192,10 +239,20 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
     sort and costs nothing.
     """
     con = ws.con
+    con.register(_SPILL_VIEW, pads.dataset(str(stage.path), format="ipc"))
+    try:
+        return _dedupe_and_copy(ws, import_id, stage, staging)
+    finally:
+        con.unregister(_SPILL_VIEW)
+
+
+def _dedupe_and_copy(ws: Workspace, import_id: str, stage: _Spill, staging: Path
+                     ) -> tuple[int, int, list[str], tuple[Any, Any]]:
+    con = ws.con
     window = int(ws.settings.retry_window_s)
     existing = _existing_files(ws)
-    source = f"read_parquet('{stage}', file_row_number = true)"
-    total = pq.ParquetFile(stage).metadata.num_rows
+    source = _SPILL_VIEW
+    total = stage.rows
     # Repeats inside the file: the first record keeps its row (small table; usually empty). Grouping 64-bit hashes
     # first is much lighter than grouping every id string; only ids whose hash repeats are then compared exactly.
     con.execute(f"""
@@ -213,7 +270,7 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         files = ", ".join(f"'{f}'" for f in existing)
         where.append(f"s.record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))")
     fresh = f"(SELECT s.* FROM {source} s WHERE {' AND '.join(where)})" if where else source
-    dropped = _positions(con, f"SELECT file_row_number FROM {source} s WHERE NOT ({' AND '.join(where)})"
+    dropped = _positions(con, f"SELECT __pos FROM {source} s WHERE NOT ({' AND '.join(where)})"
                          ) if where else _positions(con, None)
     stored = total - len(dropped)
     staging.mkdir(parents=True, exist_ok=True)
@@ -233,7 +290,7 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
     part = "k1, k2, k3"
     numbering = None if not failed else f"""
         WITH base AS (
-            SELECT file_row_number, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2,
+            SELECT __pos, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2,
                    CASE WHEN is_stream IS NULL THEN 2 WHEN is_stream THEN 1 ELSE 0 END AS k3,
                    occurred_at, source_record,
                    status_class IN ('4xx', '5xx') OR record_kind = 'error' AS failed,
@@ -260,11 +317,11 @@ def _write(ws: Workspace, import_id: str, stage: Path, staging: Path) -> tuple[i
         ), chains AS (
             SELECT {part}, chain FROM chained WHERE link GROUP BY ALL
         )
-        SELECT c.file_row_number,
+        SELECT c.__pos,
                row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
         FROM chained c SEMI JOIN chains h USING (k1, k2, k3, chain)
         QUALIFY n > 1
-        ORDER BY c.file_row_number
+        ORDER BY c.__pos
     """
     retries = (np.empty(0, np.int64), np.empty(0, np.int64))
     if numbering:
@@ -284,51 +341,53 @@ def _positions(con: Any, query: str | None) -> np.ndarray:
     return got.to_numpy() if len(got) else np.empty(0, np.int64)
 
 
-def _fetch_ahead(reader: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The reader's batches, the next one fetched on a worker thread while the caller writes this one."""
-    with ThreadPoolExecutor(1) as pool:
-        batches = iter(reader)
-        coming = pool.submit(next, batches, None)
-        while (batch := coming.result()) is not None:
-            coming = pool.submit(next, batches, None)
-            yield batch
-
-
-def _parts(stage: Path) -> list[list[int]]:
-    """The spill's row groups cut into runs of at least PART_ROWS rows: one output file per part and period.
-
-    The cut depends only on the spill (that is, on the file and the adapter), never on the machine, so the same
-    file gives the same files everywhere; parts are written in parallel.
-    """
-    meta = pq.ParquetFile(stage).metadata
-    parts: list[list[int]] = [[]]
+def _rebatched(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
+    """The rows of `batches` in order, as tables of `size` rows (the last may be shorter): output row groups are
+    cut by row count, not by how the adapter happened to chunk."""
+    held: list[pa.RecordBatch] = []
     rows = 0
-    for index in range(meta.num_row_groups):
+    for batch in batches:
+        held.append(batch)
+        rows += batch.num_rows
+        while rows >= size:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, size)
+            rest = table.slice(size)
+            held, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield pa.Table.from_batches(held)
+
+
+def _parts(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """The spill's chunks cut into runs of at least PART_ROWS rows: (first chunk, end chunk, first row) per part.
+
+    One output file per part and period. The cut depends only on the spill (that is, on the file and the
+    adapter), never on the machine, so the same file gives the same files everywhere; parts are written in
+    parallel.
+    """
+    parts: list[tuple[int, int, int]] = []
+    start = first = rows = 0
+    for index, size in enumerate(sizes):
         if rows >= PART_ROWS:
-            parts.append([])
-            rows = 0
-        parts[-1].append(index)
-        rows += meta.row_group(index).num_rows
+            parts.append((start, index, first))
+            start, first, rows = index, first + rows, 0
+        rows += size
+    if rows:
+        parts.append((start, len(sizes), first))
     return parts
 
 
-def _write_parts(stage: Path, staging: Path, import_id: str, dropped: np.ndarray,
+def _write_parts(stage: _Spill, staging: Path, import_id: str, dropped: np.ndarray,
                  retries: tuple[np.ndarray, np.ndarray]) -> None:
-    meta = pq.ParquetFile(stage).metadata
-    starts, offset = [], 0
-    for index in range(meta.num_row_groups):
-        starts.append(offset)
-        offset += meta.row_group(index).num_rows
-    jobs = [(k, groups, starts[groups[0]]) for k, groups in enumerate(_parts(stage)) if groups]
     with ThreadPoolExecutor(WRITERS) as pool:
-        for done in [pool.submit(_write_part, stage, staging, import_id, f"{import_id}_{k:04d}.parquet", groups,
-                                 first, dropped, retries) for k, groups, first in jobs]:
+        for done in [pool.submit(_write_part, stage, staging, import_id, f"{import_id}_{k:04d}.parquet", part,
+                                 dropped, retries) for k, part in enumerate(_parts(stage.sizes))]:
             done.result()
 
 
-def _write_part(stage: Path, staging: Path, import_id: str, name: str, groups: list[int], first: int,
+def _write_part(stage: _Spill, staging: Path, import_id: str, name: str, part: tuple[int, int, int],
                 dropped: np.ndarray, retries: tuple[np.ndarray, np.ndarray]) -> None:
-    """Copy some row groups of the spill, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
+    """Copy some chunks of the spill, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
 
     On the way: rows found to be duplicates are left out, every row gets the import id, and every consume/error
     row its attempt number (1 unless the retry numbering gave a later one).
@@ -337,10 +396,9 @@ def _write_part(stage: Path, staging: Path, import_id: str, name: str, groups: l
     writers: dict[int, pq.ParquetWriter] = {}
     positions, numbers = retries
     try:
-        reader = pq.ParquetFile(stage).iter_batches(batch_size=WRITE_BATCH, row_groups=groups)
-        offset = first
-        for batch in _fetch_ahead(reader):
-            rows = pa.Table.from_batches([batch])
+        first_chunk, end_chunk, offset = part
+        for rows in _rebatched(stage.read(first_chunk, end_chunk), WRITE_BATCH):
+            rows = rows.drop_columns([_POS])
             lo, hi = offset, offset + rows.num_rows
             offset = hi
             rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
