@@ -272,3 +272,41 @@ def test_block_buffers_are_reused_only_when_no_block_holds_them(monkeypatch: pyt
         streamed += [block.line(i) for i in range(len(block))]
         bases.add(id(block.view.obj.base))
     assert streamed == lines and len(bases) <= openai_bulk._POOL
+
+
+def _label_line(i: int, rng: random.Random) -> str:
+    """A chat record whose label keys are spelled, escaped and placed in the ways the row path reads or ignores."""
+    key = rng.choice(["project", "api_\\u212aey_name", "api_\u212aey_name", "api_\\u004bey_name", "Project",
+                      "cost center", "cost-center", "cost.center", "costCenter", "env ", "_env", "ENV", "Env",
+                      "tenant_id", "x-trace", "X", "env", "k\\u00e9y"])
+    holder = rng.choice(["metadata", "labels", "tags", "top", "usage", "message", "request"])
+    value = json.dumps(rng.choice(["team-a", "prod", "p1"]), ensure_ascii=False)
+    pair = f'"{key}": {value}'
+    in_message = (", " + pair) if holder == "message" else ""
+    in_usage = (", " + pair) if holder == "usage" else ""
+    body = ('"response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"message": {"role": '
+            f'"assistant", "content": "hi"{in_message}}}, "finish_reason": "stop"}}], "usage": '
+            f'{{"prompt_tokens": 5, "completion_tokens": 1{in_usage}}}}}')
+    parts = [f'"request_id": "r{i}"', '"timestamp": "2026-06-01T00:00:00Z"', body]
+    if holder in ("metadata", "labels", "tags"):
+        parts.append(f'"{holder}": {{"project": "p0", {pair}}}')
+    elif holder == "request":
+        parts.append(f'"request": {{"model": "gpt-4o", "metadata": {{{pair}}}}}')
+    elif holder == "top":
+        parts.append(pair)
+    rng.shuffle(parts)
+    return "{" + ", ".join(parts) + "}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_label_keys_however_spelled_hidden_or_placed(tmp_path: Path, seed: int) -> None:
+    """Label keys behind escapes (a KELVIN SIGN lowercases to k), other spellings, holders the schema does not
+    parse, and exact names at depths the row path does not read: the bulk rows are the row path's."""
+    rng = random.Random(seed)
+    lines = [_label_line(i, rng) for i in range(600)]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = _both(path, 97)
+    assert_same(bulk, rows)
+    names = set(rows[0].column("api_key_name").to_pylist())
+    assert "team-a" in names and {"production", "test"} & set(rows[0].column("environment").to_pylist())

@@ -85,10 +85,11 @@ SCHEMA = pa.schema([
 ])
 _READ = pajson.ReadOptions(use_threads=True, block_size=1 << 22)
 
-# A line the schema cannot describe exactly goes to the row path: escaped printable ASCII (a key could hide
-# behind it), a token key present with null (the row path tells present from absent). pyarrow, like Python's json,
-# refuses control characters in strings, so they need no check here.
-_SUSPECT = (r"\\u00[2-7][0-9a-fA-F]|"
+# A line the schema cannot describe exactly goes to the row path: escaped printable ASCII or KELVIN SIGN (the one
+# non-ASCII character whose lower() is ASCII: a key could hide behind either), a token key present with null (the
+# row path tells present from absent). pyarrow, like Python's json, refuses control characters in strings, so they
+# need no check here.
+_SUSPECT = (r"\\u00[2-7][0-9a-fA-F]|\\u212[aA]|"
             r'"(?:' + "|".join((*_TOKEN_KEYS, "cache_creation_tokens")) + r')"\s*:\s*null')
 # Every key that could name a label, at any depth, however spelled (over-matching only costs speed).
 _LABEL_KEY = (r'(?i)"[-_. ]*(?:' + "|".join(sorted({"[-_. ]*".join(a.split("_")) for a, _ in ALIASES}, key=len,
