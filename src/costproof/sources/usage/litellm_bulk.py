@@ -20,7 +20,6 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -659,7 +658,7 @@ def _json_block(item: tuple[int, memoryview]) -> dict[str, Any] | None:
     index = np.flatnonzero(items)
     if len(index) != len(ends):
         lines = lines.take(pa.array(index, pa.int64()))
-    return {"lines": lines, "odd": _odd(lines), "nonempty": nonempty, "opens": opens, "closes": closes, "items": items,
+    return {"lines": lines, "nonempty": nonempty, "opens": opens, "closes": closes, "items": items,
             "lead": lead[index], "trail": trail[index]}
 
 
@@ -751,48 +750,3 @@ def _j_typed(con: duckdb.DuckDBPyConnection, stage: pa.Table) -> tuple[pa.Table,
                       "spend": stage.column("spend_s"),
                       **{f: stage.column(f) for f in COMBO}})
     return typed, table
-
-
-def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    """A JSON array with one item per line in bulk; anything else (pages, pretty-printed items, a line json.loads
-    refuses) through the row path from the first record not yet yielded."""
-    try:
-        yield from _json_bulk(path, ctx)
-        return
-    except _Unvouched as exc:
-        done = exc.args[0]
-    yield from ls.row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
-
-
-def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
-    with open(path, "rb") as handle:
-        start = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
-    if start[:1] != b"[":
-        raise _Unvouched(0)
-    con = vector.connect()
-    layout = _Layout()
-    done = 0
-    try:
-        for b in _ahead(_mutable_blocks(path, _block_bytes(ctx)), _json_block):
-            if b is None or not layout.check(b):
-                raise _Unvouched(done)
-            lines = b["lines"]
-            for piece_start in range(0, len(lines), ctx.chunk_rows):
-                piece = lines.slice(piece_start, ctx.chunk_rows)
-                stage, _ok = _extract(con, piece, b["odd"].slice(piece_start, ctx.chunk_rows))
-                typed, table = _j_typed(con, stage)
-                numbers = pa.array(np.arange(done + 1, done + 1 + len(piece), dtype=np.int64))
-
-                def slow_item(i: int, piece: pa.Array = piece, first: int = done) -> Any:
-                    try:
-                        return json.loads(piece[i].as_py(), parse_float=Decimal)
-                    except ValueError:
-                        raise _Unvouched(first) from None
-
-                chunk = run_block(con, table, numbers, ctx, slow_item, typed, _decode)
-                yield chunk
-                done += len(piece)
-        if not layout.closed:
-            raise _Unvouched(done)
-    finally:
-        con.close()

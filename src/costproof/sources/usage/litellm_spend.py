@@ -41,9 +41,9 @@ def sniff(head: bytes, name: str) -> bool:
 def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     kind = _kind(path) if ctx.options.get("bulk", True) else ""
     if kind in ("csv", "json"):
-        from costproof.sources.usage import litellm_bulk
+        from costproof.sources.usage import litellm_bulk, litellm_lines
 
-        yield from (litellm_bulk.parse_csv if kind == "csv" else litellm_bulk.parse_json)(path, ctx)
+        yield from (litellm_bulk.parse_csv if kind == "csv" else litellm_lines.parse_json)(path, ctx)
         return
     yield from row_chunks(_records(path, ctx.file_label), ctx)
 
