@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import newapi_csv, newapi_distinct, vector
+from costproof.sources.usage import newapi_csv, newapi_distinct, newapi_keys, vector
 from costproof.sources.usage.base import (
     USAGE_SCHEMA,
     BadValue,
@@ -276,18 +276,14 @@ WITH r AS (
                  WHEN 5 THEN 'error' WHEN 6 THEN 'refund' WHEN 7 THEN 'login' END AS kind,
     coalesce(quota_v, 0) AS quota, coalesce(prompt_tokens_v, 0) AS prompt,
     coalesce(completion_tokens_v, 0) AS completion, coalesce(cached_v, 0) AS cached,
-    coalesce(write_v, 0) AS cache_write, strftime(occurred, '%Y-%m-%dT%H:%M:%S') || '+00:00' AS at_text
+    coalesce(write_v, 0) AS cache_write
   FROM v
 ), k AS (
-  SELECT *, kind IN ('consume', 'error', 'refund') AS billable,
-    -- one concat_ws, not a chain of || (each makes a string); a NULL part (skipped) only in rows not ok
-    concat_ws(chr(31), 'newapi-log', coalesce(request_id, ''), at_text, token_safe, model, CAST(type_v AS VARCHAR),
-      CAST(quota AS VARCHAR), CAST(prompt AS VARCHAR), CAST(completion AS VARCHAR),
-      coalesce(CAST(use_time_v AS VARCHAR), '')) AS key
+  SELECT *, kind IN ('consume', 'error', 'refund') AS billable
   FROM r
 )
 SELECT rn, kind, occurred, model, token_safe, grp, request_id, route, is_stream, ratios, use_time_v AS use_time,
-  CASE WHEN shape_ok AND kind IS NOT NULL AND occurred IS NOT NULL
+  CASE WHEN shape_ok AND kind IS NOT NULL AND occurred IS NOT NULL AND key IS NOT NULL
        AND (quota_b OR quota_v IS NOT NULL) AND (prompt_tokens_b OR prompt_tokens_v >= 0)
        AND (completion_tokens_b OR completion_tokens_v >= 0) AND (use_time_b OR use_time_v >= 0)
        AND (cached_b OR cached_v >= 0) AND (write_b OR write_v >= 0)
@@ -303,7 +299,7 @@ SELECT rn, kind, occurred, model, token_safe, grp, request_id, route, is_stream,
   CASE WHEN kind IN ('consume', 'error') THEN CAST(CAST(quota AS HUGEINT) * 2 AS DECIMAL(38, 0)) * 0.000001
        WHEN kind = 'refund' THEN CAST(-abs(CAST(quota AS HUGEINT)) * 2 AS DECIMAL(38, 0)) * 0.000001
   END AS cost,
-  key, left(sha256(key || chr(31) || '1'), 24) AS rid1
+  left(sha256(key || chr(31) || '1'), 24) AS rid1
 FROM k
 """
 
@@ -470,8 +466,11 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
     names = pc.unique(tokens).to_pylist()
     safe = pa.array([safe_name(n, ctx.secret_pattern) for n in names], pa.string())
     values = values.append_column("token_safe", pc.take(safe, pc.index_in(tokens, pa.array(names, pa.string()))))
+    # the identity key in Arrow (the time's text from per-day and per-second tables): no strftime or concat in SQL
+    values = values.append_column("key", newapi_keys.keys(values, newapi_keys.at_texts(values.column("occurred"))))
     result = _arrow(con, FINAL_SQL, v=values)
     _same_rows(values, result)
+    result = result.append_column("key", values.column("key"))
     ok = result.column("ok")
     bad_at = pc.indices_nonzero(pc.invert(ok)).to_pylist() if result.num_rows else []
     numbers = result.column("rn")
