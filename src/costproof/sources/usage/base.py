@@ -167,8 +167,18 @@ TEXT_COLUMNS: tuple[str, ...] = (
 )
 
 
+# a column whose first rows are more than this share distinct is searched as it stands (finding its distinct
+# values would not pay: request ids, say)
+_DISTINCT_SHARE = 0.25
+_SAMPLE = 1024
+
+
 def sanitize_table(table: pa.Table, pattern: re.Pattern[str] = _DEFAULT) -> pa.Table:
-    """Replace any key-like value in a text column by its hash (vectorized, RE2 first)."""
+    """Replace any key-like value in a text column by its hash (vectorized, RE2 first).
+
+    Usage rows repeat a few models, keys, groups and labels, so where a column repeats its values they are searched
+    once each and the answers mapped back to the rows (each value is judged alone, so the result is the same).
+    """
     for name in TEXT_COLUMNS:
         index = table.schema.get_field_index(name)
         if index < 0:
@@ -176,17 +186,33 @@ def sanitize_table(table: pa.Table, pattern: re.Pattern[str] = _DEFAULT) -> pa.T
         col = table.column(index)
         if col.null_count == len(col):
             continue
-        try:
-            mask = pc.match_substring_regex(col, pattern.pattern)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            mask = pa.array([v is not None and pattern.search(v) is not None for v in col.to_pylist()])
-        if not pc.any(mask).as_py():
-            continue
-        values = col.to_pylist()
-        flags = mask.to_pylist()
-        fixed = [key_hash(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)]
-        table = table.set_column(index, table.field(index), pa.array(fixed, pa.string()))
+        head = col.slice(0, _SAMPLE)
+        if pc.count_distinct(head, mode="all").as_py() > _DISTINCT_SHARE * len(head):
+            fixed = _sanitized(col, pattern)
+        else:
+            values = pc.unique(col)
+            if len(values) > _DISTINCT_SHARE * len(col):
+                fixed = _sanitized(col, pattern)
+            else:
+                safe = _sanitized(values, pattern)
+                fixed = None if safe is None else pc.take(safe, pc.index_in(col, value_set=values))
+        if fixed is not None:
+            table = table.set_column(index, table.field(index), fixed)
     return table
+
+
+def _sanitized(col: pa.Array | pa.ChunkedArray, pattern: re.Pattern[str]) -> pa.Array | None:
+    """The column with key-like values replaced by their hashes; None when it has none."""
+    try:
+        mask = pc.match_substring_regex(col, pattern.pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        mask = pa.array([v is not None and pattern.search(v) is not None for v in col.to_pylist()])
+    if not pc.any(mask).as_py():
+        return None
+    values = col.to_pylist()
+    flags = mask.to_pylist()
+    return pa.array([key_hash(v) if f and v is not None else v for v, f in zip(values, flags, strict=True)],
+                    pa.string())
 
 
 def collect(chunks: Iterable[UsageChunk]) -> tuple[pa.Table, list[RowError], int]:
