@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import newapi_csv, newapi_distinct, newapi_keys, vector
+from costproof.sources.usage import newapi_csv, newapi_keys, vector
 from costproof.sources.usage.base import (
     USAGE_SCHEMA,
     BadValue,
@@ -33,6 +33,7 @@ from costproof.sources.usage.base import (
     ParseContext,
     RowBuilder,
     UsageChunk,
+    sanitize_table,
     to_table,
 )
 
@@ -571,7 +572,7 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
     if slow_rows:
         table = pa.concat_tables([table, to_table(slow_rows)])
         table = table.take(pc.sort_indices(table.column("source_record")))
-    table = newapi_distinct.sanitized(table, ctx.secret_pattern)
+    table = sanitize_table(table, ctx.secret_pattern)
     errors = sorted(builder.errors, key=lambda e: e.record)
     return UsageChunk(table, errors, table.num_rows + len(errors))
 
