@@ -91,3 +91,8 @@ def test_keys_are_identity_keys() -> None:
         for r in rows
     ]
     assert got == want
+
+
+def test_every_second_of_the_day_has_its_text() -> None:
+    want = [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00:00" for s in range(86400)]
+    assert newapi_keys._clock().to_pylist() == want

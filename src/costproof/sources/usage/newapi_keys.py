@@ -18,8 +18,20 @@ _SPAN = 4096  # days between a chunk's first and last time below which every day
 
 @functools.cache
 def _clock() -> pa.Array:
-    """'THH:MM:SS+00:00' for each second of a day."""
-    return pa.array([f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00:00" for s in range(_DAY)], pa.string())
+    """'THH:MM:SS+00:00' for each second of a day (written as bytes: 86400 f-strings cost ~0.1 s an import)."""
+    s = np.arange(_DAY)
+    text = np.frombuffer(b"T00:00:00+00:00" * _DAY, np.uint8).reshape(_DAY, 15).copy()
+    for col, digit in (
+        (1, s // 36000),
+        (2, s // 3600 % 10),
+        (4, s // 600 % 6),
+        (5, s // 60 % 10),
+        (7, s % 60 // 10),
+        (8, s % 10),
+    ):
+        text[:, col] += digit.astype(np.uint8)
+    offsets = np.arange(0, 15 * (_DAY + 1), 15, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), _DAY, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 
 def at_texts(occurred: pa.ChunkedArray | pa.Array) -> pa.Array:
