@@ -189,14 +189,26 @@ def _merge(chunks: list[UsageChunk]) -> UsageChunk:
     return UsageChunk(table, errors, sum(c.records for c in chunks))
 
 
-def piece_chunk(con: duckdb.DuckDBPyConnection, piece: pa.Array, done: int, ctx: ParseContext) -> UsageChunk:
-    """Rows of a piece of item lines (each ends in a newline), records numbered from done + 1."""
+def piece_ranges(piece: pa.Array) -> list[tuple[int, int, pa.Table | None]]:
+    """`_ranges` over a piece of item lines (each ends in a newline)."""
+    offsets = np.frombuffer(piece.buffers()[1], np.int32)[piece.offset : piece.offset + len(piece) + 1]
+    ranges: list[tuple[int, int, pa.Table | None]] = []
+    _ranges(piece.buffers()[2], offsets, 0, len(piece), ranges)
+    return ranges
+
+
+def piece_chunk(
+    con: duckdb.DuckDBPyConnection,
+    piece: pa.Array,
+    done: int,
+    ctx: ParseContext,
+    ranges: list[tuple[int, int, pa.Table | None]] | None = None,
+) -> UsageChunk:
+    """Rows of a piece of item lines (`ranges`: its piece_ranges), records numbered from done + 1."""
     n = len(piece)
     numbers = pa.array(np.arange(done + 1, done + 1 + n, dtype=np.int64))
-    offsets = np.frombuffer(piece.buffers()[1], np.int32)[piece.offset : piece.offset + n + 1]
-    data = piece.buffers()[2]
-    ranges: list[tuple[int, int, pa.Table | None]] = []
-    _ranges(data, offsets, 0, n, ranges)
+    if ranges is None:
+        ranges = piece_ranges(piece)
     if len(ranges) == 1 and ranges[0][2] is not None:
         chunk = _arrow_chunk(con, piece, ranges[0][2], numbers, ctx, done)
         return chunk if chunk is not None else _duck_chunk(con, piece, numbers, ctx, done)
@@ -228,6 +240,17 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     yield from ls.row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
 
 
+def _prepare(item: tuple[int, memoryview], ctx: ParseContext) -> dict[str, Any] | None:
+    """A block's lines and layout flags, its pieces already parsed (on the worker thread, while the previous block
+    is typed)."""
+    b = lb._json_block(item)
+    if b is not None:
+        lines = b["lines"]
+        pieces = [lines.slice(at, ctx.chunk_rows) for at in range(0, len(lines), ctx.chunk_rows)]
+        b["pieces"] = [(piece, piece_ranges(piece)) for piece in pieces]
+    return b
+
+
 def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     with open(path, "rb") as handle:
         start = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
@@ -237,13 +260,11 @@ def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     layout = lb._Layout()
     done = 0
     try:
-        for b in lb._ahead(lb._mutable_blocks(path, lb._block_bytes(ctx)), lb._json_block):
+        for b in lb._ahead(lb._mutable_blocks(path, lb._block_bytes(ctx)), lambda item: _prepare(item, ctx)):
             if b is None or not layout.check(b):
                 raise lb._Unvouched(done)
-            lines = b["lines"]
-            for piece_start in range(0, len(lines), ctx.chunk_rows):
-                piece = lines.slice(piece_start, ctx.chunk_rows)
-                yield piece_chunk(con, piece, done, ctx)
+            for piece, ranges in b["pieces"]:
+                yield piece_chunk(con, piece, done, ctx, ranges)
                 done += len(piece)
         if not layout.closed:
             raise lb._Unvouched(done)
