@@ -310,3 +310,25 @@ def test_label_keys_however_spelled_hidden_or_placed(tmp_path: Path, seed: int) 
     assert_same(bulk, rows)
     names = set(rows[0].column("api_key_name").to_pylist())
     assert "team-a" in names and {"production", "test"} & set(rows[0].column("environment").to_pylist())
+
+
+def test_fields_only_on_lines_the_block_sample_skips(tmp_path: Path) -> None:
+    """The schema is cut to the key names a spread of each block's lines uses; lines naming a field the cut left
+    out (a label, a status, a provider, a stream flag, an error...) go to the row path, not through unread."""
+    base = {"request_id": "r", "timestamp": "2026-06-01T00:00:00Z",
+            "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 1}}}
+    extras = [{"env": "dev"}, {"status_code": 500}, {"provider": "azure"}, {"stream": True}, {"group": "vip"},
+              {"project": "p9"}, {"request": {"metadata": {"customer": "acme"}}}, {"error": {"message": "x"}},
+              {"cost_center": "cc"}, {"x-request-id": "x-1", "request_id": ""}]
+    lines = []
+    for i in range(3000):
+        rec = {**base, "request_id": f"r{i}"}
+        if i % 3 == 1:  # blocks of 1000 lines are sampled every 3rd line from the first: these are never seen
+            rec.update(extras[(i // 3) % len(extras)])
+        lines.append(json.dumps(rec))
+    path = tmp_path / "unsampled.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = _both(path, 1000)
+    assert_same(bulk, rows)
+    assert "azure" in rows[0].column("provider").to_pylist() and "test" in rows[0].column("environment").to_pylist()

@@ -9,10 +9,11 @@ describe exactly: a token key present with `null` (the row path tells present fr
 does not spell, `error` objects, embeddings lists, values with whitespace at the edges.
 
 The pipeline: `line_blocks` cuts the file into blocks of whole lines in reused buffers (numpy finds the newlines);
-`Prepared` checks a block's UTF-8 (Arrow), counts label-like keys (one RE2 pass) and parses the block's bytes as
-they are, on a worker thread one block ahead; `run_block` runs the block's SQL (generated for the columns the
-block has, constants folded in Python), the row path for the rest, and `Numbering` gives occurrence numbers as
-base.Occurrences does, a block at a time."""
+`Prepared` checks a block's UTF-8 (Arrow) and keys (RE2: label-like keys are counted only on the lines with a key
+label_key() could read otherwise than spelled) and parses the block's bytes as they are, on a worker thread one
+block ahead; `run_block` runs the block's SQL (generated for the columns the block has, constants folded in
+Python), the row path for the rest, and `Numbering` gives occurrence numbers as base.Occurrences does, a block at
+a time."""
 
 from __future__ import annotations
 
@@ -94,6 +95,11 @@ _SUSPECT = (r"\\u00[2-7][0-9a-fA-F]|\\u212[aA]|"
 # Every key that could name a label, at any depth, however spelled (over-matching only costs speed).
 _LABEL_KEY = (r'(?i)"[-_. ]*(?:' + "|".join(sorted({"[-_. ]*".join(a.split("_")) for a, _ in ALIASES}, key=len,
                                                     reverse=True)) + r')[-_. ]*"\s*:')
+# A key holding a capital, a space, `-`, `.` or KELVIN SIGN: the only keys label_key() reads as other than they are
+# spelled. A line without one (nor a suspect shape, nor a name the cut schema leaves out, nor a `labels`/`tags`
+# holder) names each label only by an exact alias, which the schema parses wherever the row path reads it; only
+# lines with one need their label-like keys counted (see Prepared).
+_MARKED_KEY = r'"[^"\\]*[A-Z .\-\x{212A}][^"\\]*"\s*:'
 # Python's str.isspace() characters: a value must not start or end with one (the row path strips them)
 _SPACE = r"[\s\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _SPLIT_MIN = 4  # a failing piece this small goes to the row path whole
@@ -563,7 +569,7 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
         {chat_in} AS chat_in, {chat_out} AS chat_out, {resp_in} AS resp_in, {resp_out} AS resp_out,
         {', '.join(f'{label(lab)} AS l_{lab}' for lab in _LABEL_ALIASES)},
         ({errors} AND {status_ok} AND {neg_ok} AND {text_edges} AND {label_edges}
-         AND {' AND '.join(per_holder) or 'true'} AND ({present}) = lc) AS ok0
+         AND {' AND '.join(per_holder) or 'true'} AND (lc IS NULL OR ({present}) = lc)) AS ok0
       FROM {label_counts}
     ), b AS (
       SELECT *, {reasons} AS reasons,
@@ -662,6 +668,21 @@ def _utf8(block: Block) -> tuple[pa.Array, set[int]]:
     return texts.cast(pa.large_string()), slow
 
 
+def _label_counts(texts: pa.Array, guard: str | None) -> pa.Array:
+    """Per line: null where no key could be read as a label but by its exact alias (see _MARKED_KEY), else the
+    count of label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse; a line
+    with a count is vouched for only when it equals the label fields it parsed (see record_sql)."""
+    rest = f"|{guard}" if guard else ""
+    marked = pc.match_substring_regex(texts, f'{_MARKED_KEY}|{_SUSPECT}|"(?:labels|tags)"\\s*:{rest}')
+    at = pc.indices_nonzero(marked)
+    if not len(at):
+        return pa.nulls(len(texts), pa.int64())
+    counts = pc.count_substring_regex(texts.take(at), f"{_LABEL_KEY}|{_SUSPECT}{rest}").to_numpy()
+    values = np.zeros(len(texts), np.int64)
+    values[at.to_numpy()] = counts
+    return pa.array(values, mask=~marked.to_numpy(zero_copy_only=False))
+
+
 class Prepared:
     """A block with what needs no state from earlier blocks: its text checks, and its lines parsed and flattened."""
 
@@ -675,10 +696,7 @@ class Prepared:
         if "choices" in names:
             names.add("finish_reason")
         options, guard = _plan(frozenset(names))
-        # one pass: label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse;
-        # a line is vouched for only when this count equals the label fields it parsed (see record_sql)
-        pattern = f"{_LABEL_KEY}|{_SUSPECT}" if guard is None else f"{_LABEL_KEY}|{_SUSPECT}|{guard}"
-        counts = pc.count_substring_regex(texts, pattern)
+        counts = _label_counts(texts, guard)
         tables: list[pa.Table] = []
         done: list[int] | None = None
         if not slow and block.raw is not None:  # the block's bytes as they are: one parse, no copy
