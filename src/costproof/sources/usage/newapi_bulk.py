@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import newapi_csv, newapi_keys, vector
+from costproof.sources.usage import newapi_csv, newapi_keys, newapi_memo, vector
 from costproof.sources.usage.base import (
     USAGE_SCHEMA,
     BadValue,
@@ -252,23 +252,30 @@ def _distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def per_value(con: duckdb.DuckDBPyConnection, src: pa.Table) -> pa.Table:
     """src with what each row takes from `other` and its text fields, worked out once per distinct value
-    (log rows repeat the same few `other` texts, token, model and group names): other_sql's columns,
-    tr_<text> (trimmed) and edge_<text>."""
+    (log rows repeat the same few `other` texts, token, model and group names; answers for values met in earlier
+    chunks come from a memo): other_sql's columns, tr_<text> (trimmed) and edge_<text>."""
     values, index = _distinct(src.column("f_other"))
-    info = _other_fields(con, pa.table({"rn": pa.array(np.arange(len(values), dtype=np.int64)), "f_other": values}))
-    mapped = _arrow(con, other_sql(), src=info)
-    if len(mapped) != len(values):
-        raise duckdb.InvalidInputException("row count changed between stages")  # never expected
+    mapped = _OTHER_MEMO.get(values, lambda v: _checked(v, _arrow(con, other_sql(), src=_other_fields(
+        con, pa.table({"rn": pa.array(np.arange(len(v), dtype=np.int64)), "f_other": v})))))
     for name in mapped.column_names:
         src = src.append_column(name, pc.take(mapped.column(name), index))
     for name in _TEXTS:
         values, index = _distinct(src.column(f"f_{name}"))
-        mapped = _arrow(con, text_sql(), d=pa.table({"v": values}))
-        if len(mapped) != len(values):
-            raise duckdb.InvalidInputException("row count changed between stages")
+        mapped = _TEXT_MEMO.get(values, lambda v: _checked(v, _arrow(con, text_sql(), d=pa.table({"v": v}))))
         src = src.append_column(f"tr_{name}", pc.take(mapped.column("tr"), index))
         src = src.append_column(f"edge_{name}", pc.take(mapped.column("edge_ok"), index))
     return src
+
+
+def _checked(values: pa.Array, mapped: pa.Table) -> pa.Table:
+    if len(mapped) != len(values):
+        raise duckdb.InvalidInputException("row count changed between stages")  # never expected
+    return mapped
+
+
+# other_sql and text_sql are functions of the value alone: their answers hold for every later chunk and file
+_OTHER_MEMO = newapi_memo.Memo()
+_TEXT_MEMO = newapi_memo.Memo()
 
 
 FINAL_SQL = r"""
