@@ -332,3 +332,26 @@ def test_fields_only_on_lines_the_block_sample_skips(tmp_path: Path) -> None:
     bulk, rows = _both(path, 1000)
     assert_same(bulk, rows)
     assert "azure" in rows[0].column("provider").to_pylist() and "test" in rows[0].column("environment").to_pylist()
+
+
+@pytest.mark.parametrize("field", ["model", "request_id", "project", "id"])
+def test_every_python_space_at_a_value_edge(tmp_path: Path, field: str) -> None:
+    """Every character str.strip() removes (escaped, as json.dumps writes them), at either edge of a text value."""
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    lines = []
+    for i, space in enumerate(spaces * 2):
+        value = f"v{i}{space}" if i < len(spaces) else f"{space}v{i}"
+        rec: dict[str, object] = {"request_id": f"r{i}", "timestamp": "2026-06-01T00:00:00Z", "metadata": {},
+                                  "response": {"id": f"c{i}", "object": "chat.completion", "model": "gpt-4o",
+                                               "usage": {"prompt_tokens": 5, "completion_tokens": 1}}}
+        if field == "project":
+            rec["metadata"] = {"project": value}
+        elif field == "request_id":
+            rec["request_id"] = value
+        else:
+            rec["response"][field] = value  # type: ignore[index]
+        lines.append(json.dumps(rec))
+        lines.append(json.dumps({**rec, "request_id": f"plain-{i}"}) if field != "request_id" else lines[-1])
+    path = tmp_path / "spaces.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    assert_same(*_both(path, 64))

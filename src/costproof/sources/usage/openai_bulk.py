@@ -100,8 +100,9 @@ _LABEL_KEY = (r'(?i)"[-_. ]*(?:' + "|".join(sorted({"[-_. ]*".join(a.split("_"))
 # holder) names each label only by an exact alias, which the schema parses wherever the row path reads it; only
 # lines with one need their label-like keys counted (see Prepared).
 _MARKED_KEY = r'"[^"\\]*[A-Z .\-\x{212A}][^"\\]*"\s*:'
-# Python's str.isspace() characters: a value must not start or end with one (the row path strips them)
-_SPACE = r"[\s\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+# Python's str.isspace() characters: a value must not start or end with one (the row path strips them); RE2's \s
+# is [\t\n\f\r ] only, so \x0b is listed
+_SPACE = r"[\s\x0b\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 _SPLIT_MIN = 4  # a failing piece this small goes to the row path whole
 _SAMPLE = 256
 
