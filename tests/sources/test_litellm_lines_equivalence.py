@@ -279,10 +279,11 @@ def test_lines_pyarrow_reads_are_typed_in_one_query() -> None:
     table = litellm_lines._parse(data)
     assert table is not None and table.num_rows == len(texts)
     lines = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), data)
-    numbers = pa.array(range(1, len(texts) + 1), pa.int64())
     con = vector.connect()
     try:
-        chunk = litellm_lines._arrow_chunk(con, lines, table, numbers, ParseContext("x"), 0)
+        part = litellm_lines._arrow_part(con, lines, table, None)
     finally:
         con.close()
-    assert chunk is not None and chunk.records == len(texts)
+    assert part is not None
+    chunk = litellm_lines.piece_chunk([part], 0, ParseContext("x"))
+    assert chunk.records == len(texts) and chunk.table.num_rows == 1

@@ -168,7 +168,7 @@ def _combo_facts(table: pa.Table, ctx: ParseContext,
 
 
 # ---------------------------------------------------------------- a block of records
-def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array, ctx: ParseContext,
+def run_block(con: duckdb.DuckDBPyConnection | None, table: pa.Table, numbers: pa.Array, ctx: ParseContext,
               slow_item: Callable[[int], Any], typed: pa.Table | None = None,
               decode: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> UsageChunk:
     """Rows of one block (text columns named after the SpendLogs fields): bulk where certain, the row path for the
@@ -177,6 +177,7 @@ def run_block(con: duckdb.DuckDBPyConnection, table: pa.Table, numbers: pa.Array
     n = table.num_rows
     cols = {f: table.column(f) if f in table.column_names else pa.nulls(n, pa.string()) for f in SCALAR}
     if typed is None:
+        assert con is not None  # the CSV path types the block here
         con.register("blk", vector.scan_batches(pa.table(cols)))
         try:
             typed = con.sql(_ROW_SQL).to_arrow_table()

@@ -13,10 +13,10 @@ the row path. A spend is vouched for only where its double settles the stored va
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -142,19 +142,20 @@ def _slow(piece: pa.Array, done: int) -> Any:
     return slow_item
 
 
-def _arrow_chunk(
-    con: duckdb.DuckDBPyConnection, lines: pa.Array, table: pa.Table, numbers: pa.Array, ctx: ParseContext, done: int
-) -> UsageChunk | None:
-    """Rows of lines pyarrow typed (`table`); None when DuckDB cannot read them (the DuckDB reader's lines)."""
-    items = pa.table(
-        {
-            "j": lines,
-            **{
-                f: table.column(f)
-                for f in ("request_id", "startTime", "endTime", "spend", "prompt_tokens", "completion_tokens")
-            },
-        }
-    )
+class Part(NamedTuple):
+    """Item lines of a piece typed for `litellm_bulk.run_block`: `at` their indices in the piece (None: all)."""
+
+    lines: pa.Array
+    at: np.ndarray | None
+    typed: pa.Table
+    table: pa.Table
+    decode: Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def _arrow_part(con: duckdb.DuckDBPyConnection, lines: pa.Array, table: pa.Table, at: np.ndarray | None) -> Part | None:
+    """Lines pyarrow typed (`table`), their remaining fields from DuckDB; None when DuckDB cannot read them."""
+    scalars = ("request_id", "startTime", "endTime", "spend", "prompt_tokens", "completion_tokens")
+    items = pa.table({"j": lines, **{f: table.column(f) for f in scalars}})
     con.register("items", vector.scan_batches(items))
     try:
         typed = con.sql(_SQL).to_arrow_table()
@@ -168,65 +169,55 @@ def _arrow_chunk(
             **{f: table.column(f) if f not in _JSON else typed.column(f) for f in lb.COMBO},
         }
     )
-    return lb.run_block(con, combo, numbers, ctx, _slow(lines, done), typed.drop_columns(list(_JSON)), _decode)
+    return Part(lines, at, typed.drop_columns(list(_JSON)), combo, _decode)
 
 
-def _duck_chunk(
-    con: duckdb.DuckDBPyConnection, lines: pa.Array, numbers: pa.Array, ctx: ParseContext, done: int
-) -> UsageChunk:
-    """Rows of lines through the DuckDB reader (each line on its own)."""
+def _duck_part(con: duckdb.DuckDBPyConnection, lines: pa.Array, at: np.ndarray | None) -> Part:
+    """Lines through the DuckDB reader (each line on its own)."""
     stage, _ok = lb._extract(con, lines, lb._odd(lines))
     typed, table = lb._j_typed(con, stage)
-    return lb.run_block(con, table, numbers, ctx, _slow(lines, done), typed, lb._decode)
+    return Part(lines, at, typed, table, lb._decode)
 
 
-def _merge(chunks: list[UsageChunk]) -> UsageChunk:
+def piece_parts(con: duckdb.DuckDBPyConnection, piece: pa.Array) -> list[Part]:
+    """A piece of item lines (each ends in a newline) parsed and typed: pyarrow's ranges, then DuckDB's."""
+    offsets = np.frombuffer(piece.buffers()[1], np.int32)[piece.offset : piece.offset + len(piece) + 1]
+    ranges: list[tuple[int, int, pa.Table | None]] = []
+    _ranges(piece.buffers()[2], offsets, 0, len(piece), ranges)
+    if len(ranges) == 1 and ranges[0][2] is not None:
+        part = _arrow_part(con, piece, ranges[0][2], None)
+        return [part if part is not None else _duck_part(con, piece, None)]
+    parts = []
+    duck = [np.arange(a, b) for a, b, t in ranges if t is None]
+    arrow = [(a, b, t) for a, b, t in ranges if t is not None]
+    if arrow:
+        at = np.concatenate([np.arange(a, b) for a, b, _t in arrow])
+        tables = [t for _a, _b, t in arrow if t is not None]
+        part = _arrow_part(con, piece.take(pa.array(at, pa.int64())), pa.concat_tables(tables), at)
+        if part is None:
+            duck.append(at)
+        else:
+            parts.append(part)
+    if duck:
+        at = np.sort(np.concatenate(duck))
+        parts.append(_duck_part(con, piece.take(pa.array(at, pa.int64())), at))
+    return parts
+
+
+def piece_chunk(parts: list[Part], done: int, ctx: ParseContext) -> UsageChunk:
+    """Rows of a piece from its parts (records numbered from done + 1): bulk where vouched, else the row path."""
+    chunks = []
+    for part in parts:
+        n = len(part.lines)
+        first = np.arange(done + 1, done + 1 + n, dtype=np.int64) if part.at is None else part.at + (done + 1)
+        chunks.append(lb.run_block(None, part.table, pa.array(first), ctx, _slow(part.lines, done), part.typed,
+                                   part.decode))  # fmt: skip
     if len(chunks) == 1:
         return chunks[0]
     table = pa.concat_tables([c.table for c in chunks])
     table = table.take(pc.sort_indices(table.column("source_record")))
     errors = sorted((e for c in chunks for e in c.errors), key=lambda e: e.record)
     return UsageChunk(table, errors, sum(c.records for c in chunks))
-
-
-def piece_ranges(piece: pa.Array) -> list[tuple[int, int, pa.Table | None]]:
-    """`_ranges` over a piece of item lines (each ends in a newline)."""
-    offsets = np.frombuffer(piece.buffers()[1], np.int32)[piece.offset : piece.offset + len(piece) + 1]
-    ranges: list[tuple[int, int, pa.Table | None]] = []
-    _ranges(piece.buffers()[2], offsets, 0, len(piece), ranges)
-    return ranges
-
-
-def piece_chunk(
-    con: duckdb.DuckDBPyConnection,
-    piece: pa.Array,
-    done: int,
-    ctx: ParseContext,
-    ranges: list[tuple[int, int, pa.Table | None]] | None = None,
-) -> UsageChunk:
-    """Rows of a piece of item lines (`ranges`: its piece_ranges), records numbered from done + 1."""
-    n = len(piece)
-    numbers = pa.array(np.arange(done + 1, done + 1 + n, dtype=np.int64))
-    if ranges is None:
-        ranges = piece_ranges(piece)
-    if len(ranges) == 1 and ranges[0][2] is not None:
-        chunk = _arrow_chunk(con, piece, ranges[0][2], numbers, ctx, done)
-        return chunk if chunk is not None else _duck_chunk(con, piece, numbers, ctx, done)
-    arrow = [r for r in ranges if r[2] is not None]
-    chunks = []
-    duck_at = [np.arange(a, b) for a, b, t in ranges if t is None]
-    if arrow:
-        at = pa.array(np.concatenate([np.arange(a, b) for a, b, _t in arrow]), pa.int64())
-        sub = piece.take(at)
-        got = _arrow_chunk(con, sub, pa.concat_tables([t for _a, _b, t in arrow]), numbers.take(at), ctx, done)
-        if got is None:
-            duck_at += [np.arange(a, b) for a, b, _t in arrow]
-        else:
-            chunks.append(got)
-    if duck_at:
-        at = pa.array(np.sort(np.concatenate(duck_at)), pa.int64())
-        chunks.append(_duck_chunk(con, piece.take(at), numbers.take(at), ctx, done))
-    return _merge(chunks)
 
 
 def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
@@ -240,14 +231,14 @@ def parse_json(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     yield from ls.row_chunks(((n, r) for n, r in ls._records(path, ctx.file_label) if n > done), ctx)
 
 
-def _prepare(item: tuple[int, memoryview], ctx: ParseContext) -> dict[str, Any] | None:
-    """A block's lines and layout flags, its pieces already parsed (on the worker thread, while the previous block
-    is typed)."""
+def _prepare(item: tuple[int, memoryview], ctx: ParseContext, con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """A block's lines and layout flags, its pieces parsed and typed (on the read-ahead thread, with its own DuckDB
+    connection, while the main thread finishes the previous block)."""
     b = lb._json_block(item)
     if b is not None:
         lines = b["lines"]
         pieces = [lines.slice(at, ctx.chunk_rows) for at in range(0, len(lines), ctx.chunk_rows)]
-        b["pieces"] = [(piece, piece_ranges(piece)) for piece in pieces]
+        b["pieces"] = [(len(piece), piece_parts(con, piece)) for piece in pieces]
     return b
 
 
@@ -259,14 +250,16 @@ def _json_bulk(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con = vector.connect()
     layout = lb._Layout()
     done = 0
+    blocks = lb._ahead(lb._mutable_blocks(path, lb._block_bytes(ctx)), lambda item: _prepare(item, ctx, con))
     try:
-        for b in lb._ahead(lb._mutable_blocks(path, lb._block_bytes(ctx)), lambda item: _prepare(item, ctx)):
+        for b in blocks:
             if b is None or not layout.check(b):
                 raise lb._Unvouched(done)
-            for piece, ranges in b["pieces"]:
-                yield piece_chunk(con, piece, done, ctx, ranges)
-                done += len(piece)
+            for n, parts in b["pieces"]:
+                yield piece_chunk(parts, done, ctx)
+                done += n
         if not layout.closed:
             raise lb._Unvouched(done)
     finally:
+        blocks.close()  # waits for the read-ahead thread, which uses the connection
         con.close()
