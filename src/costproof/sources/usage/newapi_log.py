@@ -19,6 +19,7 @@ from costproof.model.money import QUOTA_PER_USD
 from costproof.model.sanitize import safe_name
 from costproof.sources.usage import newapi_bulk as bulk
 from costproof.sources.usage import newapi_lines as lines
+from costproof.sources.usage import newapi_pages as pages
 from costproof.sources.usage.base import (
     BadValue,
     Occurrences,
@@ -61,9 +62,9 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     done = 0
-    if shape == "json":  # one item per line: pyarrow reads the lines; else DuckDB reads the array
+    if shape in ("json", "pages"):  # one item (or page) per line: pyarrow reads the lines
         try:
-            for block in lines.blocks(path):
+            for block in (lines.blocks(path) if shape == "json" else pages.blocks(path)):
                 for start in range(0, block.table.num_rows, ctx.chunk_rows):
                     chunk = block.table.slice(start, ctx.chunk_rows)
                     out = bulk.run_chunk(con, chunk, chunk, "typed", lambda item: _row(item, ctx), identity_key,
@@ -74,10 +75,13 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
             return
         except (duckdb.Error, pa.ArrowInvalid, UnicodeDecodeError, bulk.Unvouched):
             pass
-    if shape == "json":
+    if shape == "pages":  # where the pages reader stops, DuckDB's would too: the row path reads on
+        con.close()
+        numbers.sync()
+        yield from parse_rows(path, ctx, seen, after=done)
+        return
+    if shape == "json":  # else DuckDB reads the array
         chunks = bulk.json_chunks(path, ctx.chunk_rows)
-    elif shape == "pages":
-        chunks = bulk.page_chunks(path, ctx.chunk_rows)
     else:
         chunks = bulk.csv_chunks(path, ctx.chunk_rows, _csv_names(path))
     kind = "csv" if shape == "csv" else "json"
