@@ -138,6 +138,9 @@ def test_typed_cells_read_as_the_row_path_reads_them(name: str) -> None:
             assert value is not None and read_time(value, name)[0] == want, cell
         else:
             assert value == want, cell
+    # a row with another cell has no time: the typed SQL hands it to the row path
+    times = table.column("f_created_at").to_pylist()
+    assert all(t is None for t, ok in zip(times, clean.tolist(), strict=True) if not ok)
     assert vouched > len(cells) - len(odd)  # the plain cells are all vouched for, and some odd ones
     assert not all(clean)
     expected_odd = {
@@ -203,40 +206,82 @@ def _records(seed: int, n: int, odd_share: float) -> list[dict[str, Any]]:
     return out
 
 
-def _split(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(rows, rows vouched for) of each CSV chunk; the row path taking over the rest of the file fails the test."""
-    seen: list[tuple[int, int]] = []
-    typed = newapi_csv.typed
+def _modes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, tuple[str, ...]]]:
+    """(rows, rows vouched for, SQL kinds run) of each CSV chunk; the row path taking over the rest of the file fails
+    the test."""
+    seen: list[tuple[int, int, tuple[str, ...]]] = []
+    typed, values, rows_path = newapi_csv.typed, newapi_csv.values, newapi_log.parse_rows
+    counts: list[tuple[int, int]] = []
 
     def counting(src: pa.Table) -> tuple[pa.Table, Any]:
         out, clean = typed(src)
-        seen.append((len(clean), int(clean.sum())))
+        counts.append((len(clean), int(clean.sum())))
         return out, clean
+
+    def recording(src: pa.Table, run: Any) -> pa.Table:
+        kinds: list[str] = []
+
+        def wrapped(kind: str, table: pa.Table) -> pa.Table:
+            kinds.append(kind)
+            return run(kind, table)
+
+        out = values(src, wrapped)
+        seen.append((*counts.pop(), tuple(kinds)))
+        return out
 
     def no_hand_over(path: Path, ctx: Any, *args: object, **kwargs: object) -> object:
         assert ctx.options.get("bulk") is False, "the bulk path handed over to the row path"
         return rows_path(path, ctx, *args, **kwargs)
 
-    rows_path = newapi_log.parse_rows
     monkeypatch.setattr(newapi_csv, "typed", counting)
+    monkeypatch.setattr(newapi_csv, "values", recording)
     monkeypatch.setattr(newapi_log, "parse_rows", no_hand_over)
     return seen
 
 
-@pytest.mark.parametrize(("seed", "odd_share"), [(11, 0.01), (12, 0.05), (13, 0.3)])
+@pytest.mark.parametrize(("seed", "odd_share"), [(12, 0.05), (13, 0.3)])
 def test_console_csv_with_odd_cells_bulk_equals_row_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seed: int, odd_share: float
 ) -> None:
+    """Chunks read by the typed SQL alone, by the typed and text SQL (merged back in order), by the text SQL."""
     path = tmp_path / "log.csv"
     records = _records(seed, 2500, odd_share)
-    # a run of odd cells longer than a chunk: a chunk the text SQL reads whole
-    for rec in records[1000:1200]:
+    for rec in records[1000:1200]:  # a run of odd cells longer than a chunk
         rec["quota"] = " 7"
     _write(path, records)
-    seen = _split(monkeypatch)
+    seen = _modes(monkeypatch)
     bulk, rows = both(newapi_log, path, 97)
     assert_same(bulk, rows)
-    # chunks read by the typed SQL alone, by both (merged back in order), by the text SQL alone
-    assert any(0 < k < n for n, k in seen) and any(k == 0 for n, k in seen)
-    assert any(k == n for n, k in seen) or odd_share > 0.1
+    assert any(kinds == ("typed", "csv") for _, _, kinds in seen)
+    assert any(kinds == ("csv",) for _, _, kinds in seen)
     assert len(rows[1]) > 3 and rows[0].num_rows > 2000
+
+
+def test_a_few_odd_rows_go_to_the_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Up to one row in FEW with another cell is read by the row path, the chunk by the typed SQL alone."""
+    path = tmp_path / "log.csv"
+    records = _records(14, 6000, 0.0015)
+    _write(path, records)
+    seen = _modes(monkeypatch)
+    bulk, rows = both(newapi_log, path, 1300)
+    assert_same(bulk, rows)
+    assert any(0 < n - k <= n // newapi_csv.FEW and kinds == ("typed",) for n, k, kinds in seen)
+
+
+def test_every_odd_cell_read_by_the_row_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each odd value in each column, its row handed by the typed SQL to the row path (FEW = 1: any share)."""
+    rng = random.Random(15)
+    records = _records(15, 600, 0.0)
+    at = 0
+    for name in ("created_at", "type", "quota", "prompt_tokens", "completion_tokens", "use_time", "is_stream"):
+        for value in TIME_ODD if name == "created_at" else BOOL_ODD if name == "is_stream" else INT_ODD:
+            records.insert(at + rng.randint(0, 2), {**records[at], name: value})
+            at += 3
+    path = tmp_path / "log.csv"
+    _write(path, records)
+    monkeypatch.setattr(newapi_csv, "FEW", 1)
+    seen = _modes(monkeypatch)
+    bulk, rows = both(newapi_log, path, 97)
+    assert_same(bulk, rows)
+    assert all(kinds == ("typed",) for _, _, kinds in seen) and any(k < n for n, k, _ in seen)
+    assert len(rows[1]) > 80
