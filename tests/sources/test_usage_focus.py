@@ -163,3 +163,35 @@ def test_record_ids_of_typed_parquet_are_duckdbs_own_text_of_every_column(tmp_pa
         f"SELECT left(sha256(concat_ws(chr(31), 'focus', {content})), 24) FROM read_parquet('{path}') "
         f"WHERE BilledCost IS NOT NULL").fetchall()]
     assert got.column("record_id").to_pylist() == expected
+
+
+@pytest.mark.parametrize("precision, scale", [(25, 6), (38, 12), (20, 0), (38, 14), (38, 9)])
+def test_typed_parquet_costs_are_the_text_of_the_cell_read_as_a_decimal(tmp_path: Path, precision: int,
+                                                                       scale: int) -> None:
+    """A Parquet decimal cast directly (when it fits) or read from its text gives the cost a CSV cell would."""
+    import duckdb
+
+    n = 1500
+    unit = Decimal(1).scaleb(-scale)
+    big = Decimal(10) ** (precision - scale - 1)  # (38, 9): 28 digits, more than DECIMAL(38,12) holds
+    table = pa.table({
+        "BilledCost": pa.array([None if i % 101 == 0 else (big - i * unit if i % 3 else i * unit * 7919) * (-1) ** i
+                                for i in range(n)], pa.decimal128(precision, scale)),
+        "BillingCurrency": ["USD"] * n,
+        "ChargeCategory": ["Usage"] * n,
+        "ChargePeriodStart": ["2026-06-01T00:00:00Z"] * n,
+        "ConsumedQuantity": pa.array([float(i % 5) * 1000.0 for i in range(n)], pa.float64()),
+        "ConsumedUnit": ["Tokens"] * n,
+        "SkuId": ["gpt-4o-input"] * n,
+    })
+    path = tmp_path / "costs.parquet"
+    pq.write_table(table, path)
+    got, errors, _ = collect(focus.parse(path, ParseContext(path.name)))
+    con = duckdb.connect()
+    want = con.sql(f"SELECT * FROM (SELECT TRY_CAST(trim(CAST(BilledCost AS VARCHAR)) AS DECIMAL(38,12)) AS c, "
+                   f"CAST(TRY_CAST(trim(CAST(ConsumedQuantity AS VARCHAR)) AS DECIMAL(38,12)) AS BIGINT) AS q "
+                   f"FROM read_parquet('{path}')) WHERE c IS NOT NULL").fetchall()
+    assert len(errors) == n - len(want) >= n // 101 + 1  # missing costs, and costs too large, are quarantined
+    assert {e.field for e in errors} == {"BilledCost"}
+    assert list(zip(got.column("provider_reported_cost").to_pylist(), got.column("input_tokens").to_pylist(),
+                    strict=True)) == want

@@ -198,12 +198,12 @@ def _chunk(con: Any, table: pa.Table, ctx: ParseContext) -> UsageChunk:
       SELECT b.{ROW_NUMBER} AS rn,
         b.{quote(start)} AS raw_start, {_got("tm", "t")} AS occurred_at, {_got("tm", "o")} AS original_offset,
         {_got("tm", "t_err")} AS t_err,
-        TRY_CAST(trim(CAST({col("BilledCost")} AS VARCHAR)) AS DECIMAL(38,12)) AS cost,
+        {_decimal(table, "BilledCost", texts)} AS cost,
         {col("BilledCost")} AS raw_cost,
         upper(trim(CAST({col("BillingCurrency")} AS VARCHAR))) AS currency,
         lower(trim(CAST({col("ChargeCategory")} AS VARCHAR))) AS category,
         {qty} AS raw_qty,
-        TRY_CAST(trim(CAST({qty} AS VARCHAR)) AS DECIMAL(38,12)) AS qty,
+        {_decimal(table, qty_name, texts) if qty_name else "NULL"} AS qty,
         {unit} AS raw_unit, {_got("un", "kind")} AS kind, {_got("un", "mult")} AS mult, {_got("un", "u_err")} AS u_err,
         coalesce({_got("tg", "hint")}, {_got("sk", "hint")}) AS hint,
         coalesce({_got("tg", "model")}, {_got("sk", "model")}) AS model,
@@ -316,6 +316,22 @@ def _texts(con: Any, table: pa.Table, names: list[str]) -> tuple[pa.Table, dict[
         table = table.append_column(alias, pc.take(cast.column("t"), index))
         texts[name] = f"b.{quote(alias)}"
     return table, texts
+
+
+def _decimal(table: pa.Table, name: str, texts: dict[str, str]) -> str:
+    """SQL for the column as DECIMAL(38,12), read from its text as a CSV cell would be.
+
+    A Parquet decimal that fits DECIMAL(38,12) without rounding is cast directly (the same number, without
+    writing and re-reading its text); other typed values are read from their text, cast once per distinct value
+    where `_texts` did that already.
+    """
+    if name not in table.schema.names:
+        return "NULL"
+    kind = table.schema.field(name).type
+    if pa.types.is_decimal(kind) and kind.scale <= 12 and kind.precision - kind.scale <= 26:
+        return f"CAST(b.{quote(name)} AS DECIMAL(38,12))"
+    text = texts.get(name) or f"CAST(b.{quote(name)} AS VARCHAR)"
+    return f"TRY_CAST(trim({text}) AS DECIMAL(38,12))"
 
 
 def _got(alias: str, name: str) -> str:
