@@ -94,6 +94,13 @@ HOSTILE: list[tuple[str | None, str]] = [
     ("request_tags", '"[\\"customer:c-str\\"]"'),
     ("request_tags", '["customer:c1", null]'),
     ("request_tags", "{}"),
+    ("request_tags", '[""]'),
+    ("request_tags", "[]"),
+    ("request_tags", '["customer:ab"]'),
+    ("request_tags", '["customer:a", "b"]'),
+    ("request_tags", '["1:customer:x", "-"]'),
+    ("request_tags", '["-", null, "project:x\\u0000"]'),
+    ("request_tags", '["project:p1", "project:p2", "env=prod"]'),
     (None, '"metadata": {"status": "failure"}'),
     (None, '"spend": 0.7'),
     (None, '"request_tags": ["customer:dup"]'),
@@ -287,3 +294,29 @@ def test_lines_pyarrow_reads_are_typed_in_one_query() -> None:
     assert part is not None
     chunk = litellm_lines.piece_chunk([part], 0, ParseContext("x"))
     assert chunk.records == len(texts) and chunk.table.num_rows == 1
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [
+            ["a", "bc"],
+            ["ab", "c"],
+            ["abc"],
+            [],
+            None,
+            [""],
+            ["", ""],
+            [None],
+            [None, None],
+            ["-"],
+            ["1:a"],
+            ["a", None],
+        ],
+        [["é:1", "-"], ["é:1-"], ["\x00"], ["x" * 300, "1"], ["x" * 300 + "1"]],
+    ],
+)
+def test_tag_keys_tell_lists_apart(tags: list) -> None:
+    keys = litellm_lines._tag_keys(pa.chunked_array([pa.array(tags, pa.list_(pa.string()))])).to_pylist()
+    assert len(set(keys)) == len(tags)
+    assert [litellm_lines._untag(k) if k is not None else None for k in keys] == tags

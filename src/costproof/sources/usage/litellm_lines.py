@@ -1,14 +1,14 @@
-"""litellm-spend JSON arrays laid out one item per line: pyarrow's JSON reader types the fields, DuckDB the rest.
+"""litellm-spend JSON arrays laid out one item per line: pyarrow's JSON reader types the fields, DuckDB the rest."""
 
-The file is cut into blocks of whole lines (`litellm_bulk._json_block`: separators blanked, layout flags). A
-piece of item lines is parsed by pyarrow against an explicit schema of the fields the row path reads. pyarrow is
-strict where it matters: a field of another JSON type, a number outside int64, a repeated schema field (also when
-written with escapes), trailing commas and other text json.loads refuses all fail the parse; a failing range is
-split and the ranges that still fail go to the DuckDB reader (`litellm_bulk`), which vouches line by line. The
-metadata and request_tags texts come from DuckDB's json_extract (pyarrow only checks their type and that they are
-not repeated); their combinations are decoded as before (`litellm_bulk._decode`), so floats in them still go to
-the row path. A spend is vouched for only where its double settles the stored value (as in `litellm_bulk`).
-"""
+# The file is cut into blocks of whole lines (`litellm_bulk._json_block`: separators blanked, layout flags). A
+# piece of item lines is parsed by pyarrow against an explicit schema of the fields the row path reads. pyarrow is
+# strict where it matters: a field of another JSON type, a number outside int64, a repeated schema field (also when
+# written with escapes), trailing commas and other text json.loads refuses all fail the parse; a failing range is
+# split and the ranges that still fail go to the DuckDB reader (`litellm_bulk`), which vouches line by line. The
+# metadata text comes from DuckDB's json_extract (pyarrow only checks that it is an object, not repeated) and is
+# decoded per combination as before (`litellm_bulk._decode`: floats in it still go to the row path); request_tags
+# are pyarrow's lists of strings. A spend is vouched for only where its double settles the stored value (as in
+# `litellm_bulk`). Parsing and typing run on the read-ahead thread; the main thread assembles rows (run_block).
 
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ SELECT
   coalesce(prompt_tokens, 0) AS prompt,
   coalesce(completion_tokens, 0) AS completion,
   left(sha256('litellm-spend' || chr(31) || request_id), 24) AS record_id,
-  x[1] AS metadata, x[2] AS request_tags
-FROM (SELECT *, json_extract(j, ['$."metadata"', '$."request_tags"']) AS x FROM items)
+  json_extract(j, '$."metadata"') AS metadata
+FROM items
 """
 
 
@@ -122,14 +122,43 @@ def _ranges(
 
 
 def _decode(rep: dict[str, Any]) -> dict[str, Any] | None:
-    """A combination as the row path reads the item: pyarrow's strings as they are, the JSON texts decoded."""
+    """A combination as the row path reads the item: pyarrow's strings as they are, the metadata's JSON text
+    decoded, the request_tags key (`_tag_keys`) spelled back into its list."""
     item = {k: v for k, v in rep.items() if v is not None and k not in _JSON}
-    texts = {k: rep[k] for k in _JSON if rep.get(k) is not None}
-    decoded = lb._decode(texts) if texts else {}
-    if decoded is None:
-        return None
-    item.update(decoded)
+    if rep.get("metadata") is not None:
+        decoded = lb._decode({"metadata": rep["metadata"]})
+        if decoded is None:
+            return None
+        item.update(decoded)
+    if rep.get("request_tags") is not None:
+        item["request_tags"] = _untag(rep["request_tags"])
     return item
+
+
+def _tag_keys(tags: pa.ChunkedArray) -> pa.Array:
+    """One text per request_tags list that tells lists apart (grouping needs a hashable column): each element as
+    `<length>:<text>`, `-` for a null element; null for a null list."""
+    arr = tags.combine_chunks()
+    values = arr.values
+    coded = pc.binary_join_element_wise(pc.cast(pc.utf8_length(values), pa.string()), values, ":")
+    coded = pc.fill_null(coded, "-")
+    return pc.binary_join(pa.ListArray.from_arrays(arr.offsets, coded, mask=arr.is_null()), "")
+
+
+def _untag(key: str) -> list[str | None]:
+    """The list a `_tag_keys` text was made from."""
+    out: list[str | None] = []
+    at = 0
+    while at < len(key):
+        if key[at] == "-":
+            out.append(None)
+            at += 1
+            continue
+        colon = key.index(":", at)
+        end = colon + 1 + int(key[at:colon])
+        out.append(key[colon + 1 : end])
+        at = end
+    return out
 
 
 def _slow(piece: pa.Array, done: int) -> Any:
@@ -152,11 +181,18 @@ class Part(NamedTuple):
     decode: Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+def _batches(table: pa.Table) -> pa.Table:
+    """The table in four record batches or more (zero-copy): DuckDB scans one batch per thread, so a block of
+    ~30k lines keeps both cores busy (25k-row batches would leave one idle)."""
+    size = max(2048, min(vector.SCAN_BATCH, -(-table.num_rows // 4)))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=size), table.schema)
+
+
 def _arrow_part(con: duckdb.DuckDBPyConnection, lines: pa.Array, table: pa.Table, at: np.ndarray | None) -> Part | None:
     """Lines pyarrow typed (`table`), their remaining fields from DuckDB; None when DuckDB cannot read them."""
     scalars = ("request_id", "startTime", "endTime", "spend", "prompt_tokens", "completion_tokens")
     items = pa.table({"j": lines, **{f: table.column(f) for f in scalars}})
-    con.register("items", vector.scan_batches(items))
+    con.register("items", _batches(items))
     try:
         typed = con.sql(_SQL).to_arrow_table()
     except duckdb.Error:
@@ -166,10 +202,12 @@ def _arrow_part(con: duckdb.DuckDBPyConnection, lines: pa.Array, table: pa.Table
     combo = pa.table(
         {
             "api_key": table.column("api_key"),
-            **{f: table.column(f) if f not in _JSON else typed.column(f) for f in lb.COMBO},
+            **{f: table.column(f) for f in lb.COMBO if f not in _JSON},
+            "metadata": typed.column("metadata"),
+            "request_tags": _tag_keys(table.column("request_tags")),
         }
     )
-    return Part(lines, at, typed.drop_columns(list(_JSON)), combo, _decode)
+    return Part(lines, at, typed.drop_columns(["metadata"]), combo, _decode)
 
 
 def _duck_part(con: duckdb.DuckDBPyConnection, lines: pa.Array, at: np.ndarray | None) -> Part:
