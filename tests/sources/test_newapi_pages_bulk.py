@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,20 @@ def test_a_line_longer_than_the_window_goes_to_the_row_path(monkeypatch: pytest.
     path = tmp_path / "pages.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     assert _check(path) is not None
+
+
+def test_the_reader_thread_gives_the_same_blocks_and_ends_with_its_reader(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    monkeypatch.setattr(newapi_pages, "_WINDOW", 1 << 17)
+    rng = random.Random(7)
+    path = tmp_path / "pages.jsonl"
+    path.write_text("\n".join(_pages(rng, 3000, hostile=0.2)) + "\n", "utf-8")
+    threaded = [b.table for b in newapi_pages.blocks(path)]
+    assert len(threaded) > 5
+    reader = newapi_pages.blocks(path)
+    next(reader)
+    reader.close()  # the caller stops early: the thread stops too
+    assert not any(t.name == "newapi-pages" for t in threading.enumerate())
+    monkeypatch.setattr(newapi_pages, "_PREFETCH", False)
+    alone = [b.table for b in newapi_pages.blocks(path)]
+    assert len(alone) == len(threaded) and all(a.equals(b) for a, b in zip(alone, threaded, strict=True))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,9 @@ PAGE = pa.schema([("success", pa.bool_()),
                   ("data", pa.struct([("success", pa.bool_()), ("items", pa.list_(ITEM))]))])
 _OPTIONS = pajson.ParseOptions(explicit_schema=PAGE, unexpected_field_behavior="ignore", newlines_in_values=False)
 _BLOCK = 1 << 22  # pyarrow's block; a longer page line raises the block to its length
-_WINDOW = 1 << 26  # bytes per window; a line longer than that is not one page per line
+# bytes per window (~80k items, one chunk); a line longer than that is not one page per line. Under glibc's 32 MB
+# ceiling for serving large blocks by mmap: a freed window's memory is reused, not faulted in afresh.
+_WINDOW = 30 << 20
 _SPLIT_MIN = 4
 _PATHS = (("data",), ("data", "items"))  # where the row path finds items in a page (newapi_log._stream)
 _BLANK = b" \t\r"
@@ -318,7 +322,54 @@ def _window(buf: np.ndarray, ends: np.ndarray, whole: bytearray, number: int) ->
 
 def blocks(path: Path) -> Iterator[Block]:
     """The pages' records, a window at a time; raises Unvouched (after yielding every record before it) where the
-    file leaves the one-page-per-line layout the bulk reader vouches for."""
+    file leaves the one-page-per-line layout the bulk reader vouches for.
+
+    The next window is read and parsed in a thread while the caller types this one: pyarrow's parse releases
+    the GIL, so it runs beside the caller's DuckDB and Python work."""
+    if not _PREFETCH:
+        yield from _blocks(path)
+        return
+    ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+    halt = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not halt.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in _blocks(path):
+                if not put(block):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread, in order
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="newapi-pages", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        worker.join()
+
+
+_END = object()
+_PREFETCH = True
+
+
+def _blocks(path: Path) -> Iterator[Block]:
     with open(path, "rb") as handle:
         head = handle.read(3)
     number = 0
