@@ -190,16 +190,19 @@ class _Pages:
     def __init__(self, texts: dict[int, bytes], read: dict[int, list[Any]], lines: np.ndarray,
                  offsets: np.ndarray) -> None:
         self.texts, self.read, self.lines, self.offsets = texts, read, lines, offsets
+        self.last: tuple[int, list[Any]] = (-1, [])
 
     def __call__(self, i: int) -> Any:
         k = int(np.searchsorted(self.offsets, i, side="right")) - 1
         line = int(self.lines[k])
         items = self.read.get(line)
         if items is None:
-            items, whole = _line_docs(self.texts[line])
-            if not whole:  # never expected: the checks let pyarrow read only pages the row path reads alike
-                raise Unvouched("a page the row path reads otherwise")
-            self.read = {line: items}  # the last page only: bad items cluster, pages are large
+            if self.last[0] != line:  # one page kept: the SQL refuses records in page order
+                items, whole = _line_docs(self.texts[line])
+                if not whole:  # never expected: the checks let pyarrow read only pages the row path reads alike
+                    raise Unvouched("a page the row path reads otherwise")
+                self.last = (line, items)
+            items = self.last[1]
         return items[i - int(self.offsets[k])]
 
 
