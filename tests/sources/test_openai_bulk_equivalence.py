@@ -355,3 +355,41 @@ def test_every_python_space_at_a_value_edge(tmp_path: Path, field: str) -> None:
     path = tmp_path / "spaces.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     assert_same(*_both(path, 64))
+
+
+def test_names_at_paths_the_block_sample_skips(tmp_path: Path) -> None:
+    """Names the sampled lines use at one path (response.model, metadata.project, status_code in a Batch line)
+    appearing at another only on lines the sample skips: those lines are read all the same (the path-cut schema
+    fails, the names' schema reads them), and a later block still reads right."""
+    def rec(i: int) -> dict[str, object]:
+        body = {"object": "chat.completion", "model": "gpt-4o", "choices": [{"finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
+        if i % 2:
+            return {"custom_id": f"c{i}", "response": {"status_code": 200, "request_id": f"q{i}", "body": body},
+                    "timestamp": "2026-06-01T00:00:00Z", "metadata": {"project": "p"}}
+        return {"request_id": f"r{i}", "timestamp": "2026-06-01T00:00:00Z", "response": body,
+                "metadata": {"project": "p", "env": "prod"}}
+
+    lines = []
+    for i in range(4000):
+        r = rec(i)
+        if i % 3 == 1 and i < 2000:  # never sampled (blocks of 1000, every 3rd line from the first)
+            kind = (i // 3) % 3
+            if kind == 0:
+                r = {**rec(i + 1), "status_code": 500}
+            elif kind == 1:
+                r = rec(i + 1)
+                r["response"] = {k: v for k, v in r["response"].items() if k != "model"}  # type: ignore[union-attr]
+                r["model"] = "top-model"
+            else:
+                r = rec(i + 1)
+                del r["metadata"]
+                r["response"] = {**r["response"], "metadata": {"project": "in-body"}}  # type: ignore[dict-item]
+        lines.append(json.dumps(r))
+    path = tmp_path / "paths.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = _both(path, 1000)
+    assert_same(bulk, rows)
+    table = rows[0]
+    assert "top-model" in table.column("model_reported").to_pylist()
+    assert "in-body" in table.column("project").to_pylist() and 500 in table.column("status_code").to_pylist()

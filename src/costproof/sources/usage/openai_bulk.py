@@ -36,7 +36,7 @@ import pyarrow.json as pajson
 
 from costproof.model.errors import RowError
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import vector
+from costproof.sources.usage import openai_paths, vector
 from costproof.sources.usage.base import (
     _LABEL_ALIASES,
     USAGE_SCHEMA,
@@ -152,18 +152,27 @@ def _keys(value: Any, out: set[str]) -> None:
             _keys(v, out)
 
 
-def _sample_names(block: Block) -> set[str]:
-    """Key names used by a spread of the block's lines (only decides which fields are parsed, not correctness)."""
+def _sample(block: Block) -> tuple[set[str], frozenset[tuple[str, ...]]]:
+    """Key names and schema paths used by a spread of the block's lines (only decide which fields are parsed and
+    how, not correctness)."""
     import json
 
     found: set[str] = set()
+    paths: set[tuple[str, ...]] = set()
     step = max(1, len(block) // _SAMPLE)
     for i in range(0, len(block), step):
         try:
-            _keys(json.loads(block.line(i)), found)
+            doc = json.loads(block.line(i))
         except (ValueError, UnicodeDecodeError, RecursionError):
             continue
-    return found  # a failing piece this small goes to the row path whole
+        _keys(doc, found)
+        openai_paths.add_paths(doc, SCHEMA, paths)
+    return found, frozenset(paths)
+
+
+@functools.lru_cache(maxsize=64)
+def _path_plan(keep: frozenset[str], paths: frozenset[tuple[str, ...]]) -> pajson.ParseOptions:
+    return openai_paths.path_options(_plan(keep)[0].explicit_schema, paths)
 
 
 class Block:
@@ -689,24 +698,33 @@ class Prepared:
 
     __slots__ = ("block", "slow", "flat", "avail", "trues")
 
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, by_path: list[bool] | None = None) -> None:
+        """`by_path[0]`: read the block with the sampled paths' schema first (cleared, for the blocks after it,
+        when that fails where the names' schema does not)."""
         self.block = block
         n = len(block)
         texts, slow = _utf8(block)
-        names = _sample_names(block) & _ALL_NAMES
+        names, paths = _sample(block)
+        names &= _ALL_NAMES
         if "choices" in names:
             names.add("finish_reason")
-        options, guard = _plan(frozenset(names))
+        keep = frozenset(names)
+        options, guard = _plan(keep)
         counts = _label_counts(texts, guard)
         tables: list[pa.Table] = []
         done: list[int] | None = None
         if not slow and block.raw is not None:  # the block's bytes as they are: one parse, no copy
-            try:
-                table = pajson.read_json(pa.BufferReader(block.raw), read_options=_READ, parse_options=options)
+            tries = [options] if not by_path or not by_path[0] else [_path_plan(keep, paths), options]
+            for i, opts in enumerate(tries):
+                try:
+                    table = pajson.read_json(pa.BufferReader(block.raw), read_options=_READ, parse_options=opts)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
                 if table.num_rows == n:
                     tables = [table]
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
+                    if i and by_path:  # the file has shapes the samples miss: the names' schema from here on
+                        by_path[0] = False
+                    break
         if not tables:
             at = [i for i in range(n) if i not in slow] if slow else list(range(n))
             tables, done, failed = _parse(block.lines(), at, options)
@@ -725,10 +743,11 @@ class Prepared:
 def prepared_blocks(path: Path, size: int) -> Iterator[Prepared]:
     """The file's blocks, each prepared on a worker thread while the one before it is turned into rows."""
     blocks = line_blocks(path, size)
+    by_path = [True]
 
     def following() -> Prepared | None:
         block = next(blocks, None)
-        return None if block is None else Prepared(block)
+        return None if block is None else Prepared(block, by_path)
 
     with ThreadPoolExecutor(1) as pool:
         ahead = pool.submit(following)
