@@ -41,6 +41,7 @@ _OPTIONS = pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior
 _READ = pajson.ReadOptions(use_threads=True, block_size=1 << 22)
 _WINDOW = 1 << 26  # bytes per block; a line longer than that is not the one-item-per-line layout
 _SPLIT_MIN = 4
+_SLACK = 1 << 16  # bytes a window's bytearray has beyond its first use (the next windows' unread line heads)
 _WS = b" \t\r"
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 
@@ -152,15 +153,18 @@ def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, b
     size = os.path.getsize(path)
     rest = np.empty(0, np.uint8)
     mask = np.empty(0, bool)  # reused: a fresh 64 MB array a window costs its page faults every time
+    spare: list[bytearray] = []  # the last windows' bytearrays, reused once nothing views them any more
     with open(path, "rb") as handle:
         handle.seek(start)
         pos = start
         while True:
             want = max(0, min(_WINDOW, size - pos))
-            raw = bytearray(len(rest) + want)
-            buf = np.frombuffer(raw, np.uint8)
+            need = len(rest) + want
+            free = [i for i, b in enumerate(spare) if len(b) >= need and _unviewed(b)]
+            raw = spare.pop(free[0]) if free else bytearray(need + _SLACK)  # room for a later window's rest
+            buf = np.frombuffer(raw, np.uint8)[:need]
             buf[:len(rest)] = rest
-            got = handle.readinto(memoryview(raw)[len(rest):]) if want else 0
+            got = handle.readinto(memoryview(raw)[len(rest):need]) if want else 0
             pos += got
             buf = buf[:len(rest) + got]
             if not len(buf):
@@ -175,6 +179,21 @@ def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, b
                 raise Unvouched("a line longer than the read window")
             rest = buf[int(nl[-1]) + 1:].copy()
             yield buf, nl, raw
+            del buf
+            spare = [*spare[-1:], raw]
+
+
+def _unviewed(raw: bytearray) -> bool:
+    """Whether no array or buffer views the bytearray (a shrink is refused while any does; one byte taken off and
+    put back leaves its memory where it is)."""
+    if not raw:
+        return False
+    try:
+        last = raw.pop()
+    except BufferError:
+        return False
+    raw.append(last)
+    return True
 
 
 class Block:
