@@ -469,14 +469,15 @@ def _rest(path: Path, offset: int, names: list[str], line: int, ctx: ParseContex
 
 
 # ---------------------------------------------------------------- JSON array, one item per line
-# Each line of the file holds one item (`[{...}`, `,{...}`, `{...},`, `{...}]`, blank, `[` or `]` lines): the
-# items are cut from the raw bytes, so the row path gets each item's own text. DuckDB re-serializes numbers, so a
-# number is vouched for only where its value settles the row path's result (integers; a spend whose double is a
+# litellm_lines reads these files: pyarrow types most lines; the lines it cannot type come through the DuckDB reader
+# below, line by line. Each line of the file holds one item (`[{...}`, `,{...}`, `{...},`, `{...}]`, blank, `[` or `]`
+# lines): the items are cut from the raw bytes, so the row path gets each item's own text. DuckDB re-serializes numbers,
+# so a number is vouched for only where its value settles the row path's result (integers; a spend whose double is a
 # 12-decimal value under 1000, which is the stored value of every text that reads as that double); a float, NaN or
 # oversized integer anywhere in the combination fields sends the record to the row path. DuckDB also accepts what
-# Python's json module refuses (trailing commas, NaN spellings): a line where such text may appear goes to the row
-# path, which reads it with json.loads (and a line json.loads refuses ends the bulk read: the row path reads the
-# file from the last record yielded, so its own error is raised).
+# Python's json module refuses (trailing commas, NaN spellings): a line where such text may appear goes to the row path,
+# which reads it with json.loads (and a line json.loads refuses ends the bulk read: the row path reads the file from the
+# last record yielded, so its own error is raised).
 class _Unvouched(Exception):
     """The rest of the file goes through the row path."""
 
