@@ -51,8 +51,8 @@ SCHEMA = pa.schema(
         ("spend", pa.float64()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
-        # declared so that a repeated key (also one spelled with escapes) fails the parse; the texts come from DuckDB,
-        # whose json_extract finds a key spelled with escapes as pyarrow does
+        # metadata is declared so that a repeated key (also one spelled with escapes) fails the parse; its text comes
+        # from DuckDB, whose json_extract finds a key spelled with escapes as pyarrow does
         ("metadata", pa.struct([])),
         ("request_tags", pa.list_(_S)),
     ]
