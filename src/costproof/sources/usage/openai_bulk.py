@@ -48,6 +48,7 @@ from costproof.sources.usage.base import (
     to_table,
 )
 from costproof.sources.usage.newapi_bulk import Numbers
+from costproof.sources.usage.openai_jsonl import _PARTIAL_REASONS
 
 _I = pa.int64()
 _S = pa.string()
@@ -324,6 +325,24 @@ def _parse(lines: list[bytes], at: list[int], options: pajson.ParseOptions) -> t
     return tables, done, failed
 
 
+def _choices(key: str, array: pa.ChunkedArray) -> dict[str, pa.Array]:
+    """A choices list as what the SQL reads of it (no list and lambdas there): its length (`__n`, null for no
+    list), its non-empty finish reasons (`__r`) and whether one of them marks a cut-short answer (`__p`)."""
+    lists = array.combine_chunks()
+    items = pc.list_flatten(lists)
+    count = np.zeros(len(lists), np.int64)
+    partial = np.zeros(len(lists), bool)
+    if items.type.get_field_index("finish_reason") >= 0 and len(items):
+        reasons = pc.struct_field(items, "finish_reason")
+        if reasons.null_count < len(reasons):
+            parents = pc.list_parent_indices(lists).to_numpy()
+            given = pc.fill_null(pc.not_equal(reasons, ""), False).to_numpy(zero_copy_only=False)
+            count = np.bincount(parents, weights=given, minlength=len(lists)).astype(np.int64)
+            cut = pc.fill_null(pc.is_in(reasons, pa.array(_PARTIAL_REASONS, pa.string())), False)
+            partial = np.bincount(parents, weights=cut.to_numpy(zero_copy_only=False), minlength=len(lists)) > 0
+    return {key + "__n": pc.list_value_length(lists), key + "__r": pa.array(count), key + "__p": pa.array(partial)}
+
+
 def _flat(table: pa.Table) -> tuple[pa.Table, frozenset[str], frozenset[str]]:
     """Nested columns as flat `a__b__c` columns, with `__v` validity flags for the structs whose presence counts.
 
@@ -349,6 +368,9 @@ def _flat(table: pa.Table) -> tuple[pa.Table, frozenset[str], frozenset[str]]:
                 child = array.type.field(i)
                 walk(f"{name}.{child.name}", pc.struct_field(array, [i]))
             return
+        if pa.types.is_list(array.type):
+            cols.update(_choices(key, array))
+            return
         cols[key] = array
 
     for field in table.schema:
@@ -363,8 +385,6 @@ _TRUE: set[str] = set()  # validity flags true on every row of the block
 
 
 def _duck(t: pa.DataType) -> str:
-    if pa.types.is_list(t):
-        return "STRUCT(finish_reason VARCHAR)[]"
     return {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN"}.get(t, "DECIMAL(38,12)")
 
 
@@ -376,6 +396,8 @@ def _flat_types(schema: pa.Schema) -> dict[str, str]:
         if pa.types.is_struct(t):
             for f in t:
                 walk(f"{name}__{f.name}", f.type)
+        elif pa.types.is_list(t):  # see _choices
+            out.update({name + "__n": "BIGINT", name + "__r": "BIGINT", name + "__p": "BOOLEAN"})
         else:
             out[name] = _duck(t)
 
@@ -524,15 +546,14 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
     model = "coalesce(" + ", ".join(f"NULLIF({m}, '')" for m in models) + ", '')"
     stream = (f"(coalesce({_c('stream')}, {_c('is_stream')}, false) OR coalesce({_c('request.stream')}, false) "
               f"OR {obj} = 'chat.completion.chunk')")
-    choices = _body("choices")
-    reasons = (f"list_concat(coalesce(list_filter(list_transform({choices}, lambda c: c.finish_reason), "
-               f"lambda r: coalesce(r, '') <> ''), []::VARCHAR[]), "
-               f"CASE WHEN coalesce({_body('stop_reason')}, '') <> '' THEN [{_body('stop_reason')}] "
-               f"ELSE []::VARCHAR[] END, "
-               f"CASE WHEN coalesce({_body('incomplete_details.reason')}, '') <> '' "
-               f"THEN [{_body('incomplete_details.reason')}] ELSE []::VARCHAR[] END, "
-               f"CASE WHEN obj = 'response' AND b_status = 'completed' THEN ['stop'] ELSE []::VARCHAR[] END)")
-    partial_set = "['length', 'max_tokens', 'max_output_tokens', 'model_context_window_exceeded']"
+    # the finish reasons (_finish_reasons): how many, and whether one marks a cut-short answer
+    stop, cut = _body("stop_reason"), _body("incomplete_details.reason")
+    partial_set = "(" + ", ".join(f"'{r}'" for r in _PARTIAL_REASONS) + ")"
+    n_reasons = (f"coalesce({_body('choices__r')}, 0) + CASE WHEN coalesce({stop}, '') <> '' THEN 1 ELSE 0 END "
+                 f"+ CASE WHEN coalesce({cut}, '') <> '' THEN 1 ELSE 0 END "
+                 f"+ CASE WHEN obj = 'response' AND b_status = 'completed' THEN 1 ELSE 0 END")
+    partial_reason = (f"(coalesce({_body('choices__p')}, false) OR coalesce({stop}, '') IN {partial_set} "
+                      f"OR coalesce({cut}, '') IN {partial_set})")
     body_meta = ["response.body.metadata", "response.metadata", "body.metadata"]
 
     def label(lab: str) -> str:
@@ -582,7 +603,7 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
          AND {' AND '.join(per_holder) or 'true'} AND (lc IS NULL OR ({present}) = lc)) AS ok0
       FROM {label_counts}
     ), b AS (
-      SELECT *, {reasons} AS reasons,
+      SELECT *, {n_reasons} AS n_reasons, {partial_reason} AS partial_reason,
         coalesce(st >= 400, false) OR (obj = 'response' AND b_status = 'failed') AS failed,
         CASE WHEN t_kind = 's' AND regexp_matches(t_text, '{iso}') THEN TRY_CAST(upper(t_text) AS TIMESTAMPTZ)
              WHEN t_kind = 'i' AND TRY_CAST(t_text AS BIGINT) BETWEEN 0 AND 99999999999
@@ -591,7 +612,7 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
       FROM a
     ), m AS (
       SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in meters.items())},
-        CASE WHEN st IS NULL AND NOT failed AND (branch <> 'none' OR len(coalesce({choices}, [])) > 0
+        CASE WHEN st IS NULL AND NOT failed AND (branch <> 'none' OR coalesce({_body('choices__n')}, 0) > 0
                                                           OR obj <> '') THEN 200 ELSE st END AS status_n,
         replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') AS at_text
       FROM b
@@ -609,8 +630,8 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
       NULLIF(req, '') AS request_id, status_n AS status_code,
       CASE WHEN status_n IS NULL THEN '' ELSE CAST(status_n // 100 AS VARCHAR) || 'xx' END AS status_class,
       strm AS is_stream,
-      (list_has_any(reasons, {partial_set}) OR (obj = 'response' AND b_status = 'incomplete')
-       OR (strm AND NOT failed AND (branch = 'none' OR (len(reasons) = 0 AND obj <> 'response'))))
+      (partial_reason OR (obj = 'response' AND b_status = 'incomplete')
+       OR (strm AND NOT failed AND (branch = 'none' OR (n_reasons = 0 AND obj <> 'response'))))
         AS is_partial,
       l_environment AS environment, l_api_key_name AS api_key_name, grp AS pricing_group,
       l_cost_center AS cost_center, l_project AS project, l_customer AS customer, l_workflow AS workflow,
