@@ -1,14 +1,4 @@
-"""newapi-log saved API pages, one `{"data": {"items": [...]}}` page per line, read with pyarrow's JSON reader.
-
-The file is read in windows of whole lines. Page lines pyarrow can vouch for are parsed together against a nested
-schema (page -> data -> items -> the fields the row path reads) and their items flattened; records are numbered
-across pages as the row path numbers them. pyarrow agrees with the row path's decoder on every page it accepts,
-except where the text checks below say otherwise; such lines, lines pyarrow refuses and lines that are not one
-`{...}` are read by the row path's own document reader (base._doc_items), so their items are exactly the row
-path's and all of them take the row path. A page the row path would not read as items (success false, no
-data.items, a saved page among the items, a document spread over lines, bytes that are not UTF-8) ends the bulk
-read with Unvouched once every record before it was yielded; the caller reads on from there with the row path.
-"""
+"""newapi-log saved API pages, one `{"data": {"items": [...]}}` page per line, read with pyarrow's JSON reader."""
 
 from __future__ import annotations
 
@@ -31,6 +21,15 @@ from costproof.model.errors import InputError
 from costproof.sources.usage.base import _doc_items, _JsonStream
 from costproof.sources.usage.newapi_bulk import FIELDS, Unvouched
 from costproof.sources.usage.newapi_lines import SCHEMA, Block
+
+# The file is read in windows of whole lines. Page lines pyarrow can vouch for are parsed together against a
+# nested schema (page -> data -> items -> the fields the row path reads) and their items flattened; records are
+# numbered across pages as the row path numbers them. pyarrow agrees with the row path's decoder on every page it
+# accepts, except where the text checks (_suspects) say otherwise; such lines, lines pyarrow refuses and lines that
+# are not one `{...}` are read by the row path's own document reader (base._doc_items), so their items are exactly
+# the row path's and all of them take the row path. A page the row path would not read as items (success false,
+# no data.items, a saved page among the items, a document spread over lines, bytes that are not UTF-8) ends the
+# bulk read with Unvouched once every record before it was yielded; the caller reads on with the row path.
 
 ITEM = pa.struct(list(SCHEMA))
 # `success` is typed so that only true, false or null passes (the row path stops at `success: false`)
@@ -191,7 +190,6 @@ def _flatten(lists: pa.ChunkedArray, pages: int) -> list[pa.ChunkedArray]:
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:
-    # ChunkedArray.to_numpy goes through pyarrow's pandas conversion (and imports pandas)
     return column.combine_chunks().to_numpy(zero_copy_only=False)
 
 
