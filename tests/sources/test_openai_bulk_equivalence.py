@@ -393,3 +393,21 @@ def test_names_at_paths_the_block_sample_skips(tmp_path: Path) -> None:
     table = rows[0]
     assert "top-model" in table.column("model_reported").to_pylist()
     assert "in-body" in table.column("project").to_pylist() and 500 in table.column("status_code").to_pylist()
+
+
+def test_time_texts_in_every_form(tmp_path: Path) -> None:
+    """Times as texts (T or space, Z or z, fractions, offsets, invalid dates) and epoch numbers: same instants,
+    offsets and record ids (the id holds the time as text) as the row path."""
+    times: list[object] = ["2026-06-03T04:05:06Z", "2026-06-03t04:05:06Z", "2026-06-03 04:05:06Z",
+                           "2026-06-03T04:05:06z", "2026-06-03T04:05:06.5Z", "2026-06-03T04:05:06.000000Z",
+                           "2026-06-03T04:05:06+00:00", "2026-06-03T04:05:06-00:00", "2026-06-03T04:05:06+05:30",
+                           "2026-06-03T04:05:06", "2026-02-30T04:05:06Z", "2026-06-03T24:05:06Z", "2026-06-03T04:05Z",
+                           " 2026-06-03T04:05:06Z", "2026-06-03T04:05:06Z ", T0, T0 + 0.5, "1780272000"]
+    lines = [json.dumps({"request_id": f"r{i}", "timestamp": t, "response": {
+        "object": "chat.completion", "model": "gpt-4o", "usage": {"prompt_tokens": 5, "completion_tokens": 1}}})
+        for i, t in enumerate(times * 3)]
+    path = tmp_path / "times.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = _both(path, 50)
+    assert_same(bulk, rows)
+    assert rows[0].num_rows > 20

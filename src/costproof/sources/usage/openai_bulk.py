@@ -614,7 +614,9 @@ def record_sql(label_counts: str, avail: frozenset[str], trues: frozenset[str] =
       SELECT *, {', '.join(f'{expr} AS {name}' for name, expr in meters.items())},
         CASE WHEN st IS NULL AND NOT failed AND (branch <> 'none' OR coalesce({_body('choices__n')}, 0) > 0
                                                           OR obj <> '') THEN 200 ELSE st END AS status_n,
-        replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') AS at_text
+        CASE WHEN t_kind = 's' AND length(t_text) = 20 AND t_text[11] = 'T' AND t_text[20] IN ('Z', 'z')
+             THEN left(t_text, 19) || '+00:00'  -- a whole-second UTC time is its own text (no strftime)
+             ELSE replace(strftime(occurred, '%Y-%m-%dT%H:%M:%S.%f+00:00'), '.000000+', '+') END AS at_text
       FROM b
     )
     SELECT rn, ok0 AND branch IS NOT NULL AND occurred IS NOT NULL AND (mdl <> '' OR failed)
