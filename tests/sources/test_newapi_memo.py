@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,3 +43,23 @@ def test_memo_asks_only_for_values_it_has_not_met() -> None:
     assert asked == [3, 1] and got.column("upper").to_pylist() == ["C", "A"]
     got = memo.get(pa.array(["a", "c"], pa.large_string()), compute)  # another type: computed afresh
     assert asked == [3, 1, 2] and got.column("upper").to_pylist() == ["A", "C"]
+
+
+def test_memo_shared_by_threads_answers_each_as_the_function() -> None:
+    memo = Memo(limit=50)
+    wrong: list[object] = []
+
+    def parse(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(150):
+            values = pa.array(rng.sample([f"v{i}" for i in range(70)], rng.randint(1, 30)), pa.string())
+            got = memo.get(values, _compute([]))
+            if got.to_pylist() != _compute([])(values).to_pylist():
+                wrong.append(values)
+
+    threads = [threading.Thread(target=parse, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
