@@ -619,7 +619,7 @@ def json_chunks(path: Path, size: int) -> Iterator[pa.Table]:
     first = 1
     for batch in rel.to_arrow_reader(size):
         n = batch.num_rows
-        yield pa.table({"rn": pa.array(range(first, first + n), pa.int64()), "json": batch.column(0)})
+        yield pa.table({"rn": pa.array(np.arange(first, first + n, dtype=np.int64)), "json": batch.column(0)})
         first += n
 
 
@@ -644,7 +644,7 @@ SELECT p, unnest(json_extract(doc, '$."data"."items"[*]')) AS json FROM docs WHE
 
 
 def _numbered(column: pa.ChunkedArray, first: int) -> pa.Table:
-    return pa.table({"rn": pa.array(range(first, first + len(column)), pa.int64()), "json": column})
+    return pa.table({"rn": pa.array(np.arange(first, first + len(column), dtype=np.int64)), "json": column})
 
 
 def page_chunks(path: Path, size: int) -> Iterator[pa.Table]:
@@ -708,7 +708,7 @@ def csv_chunks(path: Path, size: int, names: list[str]) -> Iterator[pa.Table]:
     for batch in reader:
         for start in range(0, batch.num_rows, size):
             piece = batch.slice(start, size)
-            cols = {"rn": pa.array(range(first, first + piece.num_rows), pa.int64())}
+            cols = {"rn": pa.array(np.arange(first, first + piece.num_rows, dtype=np.int64))}
             for f in FIELDS:
                 idx = piece.schema.get_field_index(f)
                 cols[f"f_{f}"] = piece.column(idx) if idx >= 0 else pa.nulls(piece.num_rows, pa.string())
