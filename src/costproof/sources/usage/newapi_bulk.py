@@ -546,11 +546,12 @@ def run_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, fields: pa.Table,
         good_keys = good.column("key").combine_chunks()
         occ = seen.number(good_keys, record_ids.combine_chunks())
     again = np.flatnonzero(occ != 1)
-    if len(again):  # a repeated identity: its id hashes its occurrence number
-        ids = record_ids.to_pylist()
-        for pos, o in zip(again.tolist(), occ[again].tolist(), strict=True):
-            ids[pos] = hashlib_id(good_keys[pos].as_py(), o)
-        record_ids = pa.array(ids, pa.string())
+    if len(again):  # a repeated identity: its id hashes its occurrence number (only those ids replaced)
+        texts = good_keys.take(pa.array(again)).to_pylist()
+        fixed = pa.array([hashlib_id(k, o) for k, o in zip(texts, occ[again].tolist(), strict=True)], pa.string())
+        mask = np.zeros(len(occ), bool)
+        mask[again] = True
+        record_ids = pc.replace_with_mask(record_ids.combine_chunks(), pa.array(mask), fixed)
     n = good.num_rows
     kind_col = good.column("kind")
     is_consume = pc.equal(kind_col, "consume")
