@@ -36,7 +36,7 @@ import pyarrow.json as pajson
 
 from costproof.model.errors import RowError
 from costproof.model.sanitize import safe_name
-from costproof.sources.usage import openai_paths, vector
+from costproof.sources.usage import openai_merge, openai_paths, vector
 from costproof.sources.usage.base import (
     _LABEL_ALIASES,
     USAGE_SCHEMA,
@@ -805,7 +805,7 @@ def run_block(con: duckdb.DuckDBPyConnection, prepared: Prepared, ctx: ParseCont
         if not pc.all(ok).as_py():
             bad = pc.filter(result.column("rn"), pc.invert(ok))
             slow.update(bad.to_pylist())
-            result = result.filter(ok)
+            result = openai_merge.drop_rows(result, ok)
     # the row path, in record order
     errors: list[RowError] = []
     slow_rows: dict[int, dict[str, Any]] = {}
@@ -856,9 +856,10 @@ def run_block(con: duckdb.DuckDBPyConnection, prepared: Prepared, ctx: ParseCont
         rows_out.append(r)
     if rows_out:
         parts.append(to_table(rows_out))
-    table = pa.concat_tables(parts) if parts else USAGE_SCHEMA.empty_table()
-    if len(parts) > 1:
-        table = table.take(pc.sort_indices(table.column("source_record")))
+    if len(parts) > 1:  # the row path's records between the bulk rows, in record order
+        table = openai_merge.merge_sorted(parts[0], parts[1], "source_record")
+    else:
+        table = parts[0] if parts else USAGE_SCHEMA.empty_table()
     table = sanitize_table(table, ctx.secret_pattern)
     errors.sort(key=lambda e: e.record)
     return UsageChunk(table, errors, table.num_rows + len(errors))
