@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -45,10 +44,9 @@ _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 _ATTEMPT = USAGE_SCHEMA.get_field_index("attempt")
 _IS_RETRY = USAGE_SCHEMA.get_field_index("is_retry")
 _NUMBERED_KINDS = pa.array(["consume", "error"])
-# the spill's extra column: each row's position in it, which the set-based steps answer in
-_POS = "__pos"
-_SPILL_SCHEMA = USAGE_SCHEMA.append(pa.field(_POS, pa.int64()))
-_SPILL_VIEW = "__usage_spill"
+# the columns the set-based steps read (repeats, periods, retry chains)
+_FACTS = ("record_id", "source_record", "occurred_at", "record_kind", "status_class", "api_key_name",
+          "model_reported", "is_stream")
 # columns with few distinct values are dictionary-encoded in the period files; ids and times would only waste the try
 _DICTIONARY = [n for n in USAGE_SCHEMA.names
                if n not in ("record_id", "request_id", "source_record", "occurred_at", "provider_reported_cost")]
@@ -125,7 +123,7 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
     (ws.root / "usage").mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix=".stage-", dir=ws.root / "usage"))
     staging = spill.with_name(spill.name.replace(".stage-", ".staging-"))
-    stage = _Spill(spill / "stage.arrow")
+    stage = _Spill(spill)
     con = ws.con
     errors: list[Any] = []
     records = 0
@@ -188,34 +186,41 @@ def _bounded(con: Any) -> Iterator[None]:
 
 
 class _Spill:
-    """The parsed rows of one import in an Arrow IPC file (lz4), in file order, each with its position.
+    """The parsed rows of one import, in file order: all columns in an Arrow IPC file (lz4) for the copy, and the
+    few columns the set-based steps need in a Parquet file for DuckDB.
 
-    Arrow IPC rather than Parquet because every row is written here once and read back once: IPC has no encoding
-    to do either way, so the round trip costs about a fifth of Parquet's CPU. The import id is set when the rows
-    are copied out.
+    Arrow IPC because every row is written there once and read back once, and IPC has no encoding to do either
+    way: the round trip costs about a fifth of Parquet's CPU. DuckDB reads Parquet itself (its scans of Arrow
+    datasets have crashed under threads), and a row's position in either file is its position in the other.
+    The import id is set when the rows are copied out.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "stage.arrow"
+        self.facts = folder / "facts.parquet"
         self.sizes: list[int] = []  # rows per written chunk: parts are cut on these
         self.batches: list[int] = []  # IPC record batches per written chunk
         self.rows = 0
         self._writer: ipc.RecordBatchFileWriter | None = None
+        self._facts: pq.ParquetWriter | None = None
 
     def __enter__(self) -> _Spill:
-        self._writer = ipc.new_file(str(self.path), _SPILL_SCHEMA, options=ipc.IpcWriteOptions(compression="lz4"))
+        self._writer = ipc.new_file(str(self.path), USAGE_SCHEMA, options=ipc.IpcWriteOptions(compression="lz4"))
+        self._facts = pq.ParquetWriter(self.facts, pa.schema([USAGE_SCHEMA.field(n) for n in _FACTS]),
+                                       compression="lz4", use_dictionary=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._writer is not None
+        assert self._writer is not None and self._facts is not None
         self._writer.close()
+        self._facts.close()
 
     def write_table(self, table: pa.Table) -> None:
-        assert self._writer is not None
-        at = pa.array(np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64))
-        batches = table.append_column(_SPILL_SCHEMA.field(_POS), [at]).to_batches()
+        assert self._writer is not None and self._facts is not None
+        batches = table.to_batches()
         for batch in batches:
             self._writer.write_batch(batch)
+        self._facts.write_table(table.select(list(_FACTS)))
         self.sizes.append(table.num_rows)
         self.batches.append(len(batches))
         self.rows += table.num_rows
@@ -233,25 +238,15 @@ class _Spill:
 def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
     """Dedupe against the file and the workspace, number retries, write Parquet by period.
 
-    DuckDB reads the spilled rows only for the set-based facts (repeats, workspace duplicates, retry chains),
+    DuckDB reads the spill's facts file only for the set-based facts (repeats, workspace duplicates, retry chains),
     each answered as positions in the spill file; the rows themselves are copied once, in file order, by
     `_write_parts`. No sort: the period files keep the source's record order, which is as deterministic as a
     sort and costs nothing.
     """
     con = ws.con
-    con.register(_SPILL_VIEW, pads.dataset(str(stage.path), format="ipc"))
-    try:
-        return _dedupe_and_copy(ws, import_id, stage, staging)
-    finally:
-        con.unregister(_SPILL_VIEW)
-
-
-def _dedupe_and_copy(ws: Workspace, import_id: str, stage: _Spill, staging: Path
-                     ) -> tuple[int, int, list[str], tuple[Any, Any]]:
-    con = ws.con
     window = int(ws.settings.retry_window_s)
     existing = _existing_files(ws)
-    source = _SPILL_VIEW
+    source = f"read_parquet('{stage.facts}', file_row_number = true)"
     total = stage.rows
     # Repeats inside the file: the first record keeps its row (small table; usually empty). Grouping 64-bit hashes
     # first is much lighter than grouping every id string; only ids whose hash repeats are then compared exactly.
@@ -270,7 +265,7 @@ def _dedupe_and_copy(ws: Workspace, import_id: str, stage: _Spill, staging: Path
         files = ", ".join(f"'{f}'" for f in existing)
         where.append(f"s.record_id NOT IN (SELECT record_id FROM read_parquet([{files}]))")
     fresh = f"(SELECT s.* FROM {source} s WHERE {' AND '.join(where)})" if where else source
-    dropped = _positions(con, f"SELECT __pos FROM {source} s WHERE NOT ({' AND '.join(where)})"
+    dropped = _positions(con, f"SELECT file_row_number FROM {source} s WHERE NOT ({' AND '.join(where)})"
                          ) if where else _positions(con, None)
     stored = total - len(dropped)
     staging.mkdir(parents=True, exist_ok=True)
@@ -290,7 +285,7 @@ def _dedupe_and_copy(ws: Workspace, import_id: str, stage: _Spill, staging: Path
     part = "k1, k2, k3"
     numbering = None if not failed else f"""
         WITH base AS (
-            SELECT __pos, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2,
+            SELECT file_row_number, coalesce(api_key_name, '') AS k1, coalesce(model_reported, '') AS k2,
                    CASE WHEN is_stream IS NULL THEN 2 WHEN is_stream THEN 1 ELSE 0 END AS k3,
                    occurred_at, source_record,
                    status_class IN ('4xx', '5xx') OR record_kind = 'error' AS failed,
@@ -317,11 +312,11 @@ def _dedupe_and_copy(ws: Workspace, import_id: str, stage: _Spill, staging: Path
         ), chains AS (
             SELECT {part}, chain FROM chained WHERE link GROUP BY ALL
         )
-        SELECT c.__pos,
+        SELECT c.file_row_number,
                row_number() OVER (PARTITION BY {part}, chain ORDER BY occurred_at, source_record) AS n
         FROM chained c SEMI JOIN chains h USING (k1, k2, k3, chain)
         QUALIFY n > 1
-        ORDER BY c.__pos
+        ORDER BY c.file_row_number
     """
     retries = (np.empty(0, np.int64), np.empty(0, np.int64))
     if numbering:
@@ -398,7 +393,6 @@ def _write_part(stage: _Spill, staging: Path, import_id: str, name: str, part: t
     try:
         first_chunk, end_chunk, offset = part
         for rows in _rebatched(stage.read(first_chunk, end_chunk), WRITE_BATCH):
-            rows = rows.drop_columns([_POS])
             lo, hi = offset, offset + rows.num_rows
             offset = hi
             rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
