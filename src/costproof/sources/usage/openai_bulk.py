@@ -11,9 +11,10 @@ does not spell, `error` objects, embeddings lists, values with whitespace at the
 The pipeline: `line_blocks` cuts the file into blocks of whole lines in reused buffers (numpy finds the newlines);
 `Prepared` checks a block's UTF-8 (Arrow) and keys (RE2: label-like keys are counted only on the lines with a key
 label_key() could read otherwise than spelled) and parses the block's bytes as they are, on a worker thread one
-block ahead; `run_block` runs the block's SQL (generated for the columns the block has, constants folded in
-Python), the row path for the rest, and `Numbering` gives occurrence numbers as base.Occurrences does, a block at
-a time."""
+block ahead (first with the schema cut to the paths its sampled lines use, see openai_paths); `run_block` runs
+the block's SQL (generated for the columns the block has, constants folded in Python), the row path for the rest
+(put in place by slices, openai_merge), and `Numbering` gives occurrence numbers as base.Occurrences does, a block
+at a time."""
 
 from __future__ import annotations
 
