@@ -50,7 +50,6 @@ _O_KEYS = ("cache_tokens", "cache_creation_tokens", "request_path", *_RATIOS)
 # `data` marks a saved page among the items (the row path expands it)
 _J_KEYS = (*FIELDS, "data")
 _MAX_OBJECT = 268435456
-_PAGE_BATCH = 64  # pages read per DuckDB batch (a page is ~1000 items)
 
 
 class Unvouched(Exception):
@@ -622,80 +621,6 @@ def json_chunks(path: Path, size: int) -> Iterator[pa.Table]:
         n = batch.num_rows
         yield pa.table({"rn": pa.array(np.arange(first, first + n, dtype=np.int64)), "json": batch.column(0)})
         first += n
-
-
-PAGE_SQL = """
-SELECT p, json_type(doc, ['$."data"', '$."data"."items"', '$."success"', '$."data"."success"']) AS t,
-  json_extract_string(doc, ['$."success"', '$."data"."success"']) AS s, json_keys(doc) AS k0,
-  json_keys(doc, '$."data"') AS k1
-FROM docs
-"""
-PAGE_OK_SQL = """
-SELECT CASE WHEN t[1] = 'OBJECT' AND t[2] = 'ARRAY'
-            AND NOT coalesce(t[3] = 'BOOLEAN' AND s[1] = 'false', false)
-            AND NOT coalesce(t[4] = 'BOOLEAN' AND s[2] = 'false', false)
-            AND len(list_filter(k0, lambda x: x = 'data')) = 1 AND len(list_filter(k0, lambda x: x = 'success')) <= 1
-            AND len(list_filter(k1, lambda x: x = 'items')) = 1 AND len(list_filter(k1, lambda x: x = 'success')) <= 1
-       THEN true ELSE false END AS ok
-FROM info ORDER BY p
-"""
-ITEMS_SQL = """
-SELECT p, unnest(json_extract(doc, '$."data"."items"[*]')) AS json FROM docs WHERE p < $1
-"""
-
-
-def _numbered(column: pa.ChunkedArray, first: int) -> pa.Table:
-    return pa.table({"rn": pa.array(np.arange(first, first + len(column), dtype=np.int64)), "json": column})
-
-
-def page_chunks(path: Path, size: int) -> Iterator[pa.Table]:
-    """(rn, json) tables of the log rows of saved API pages, one `{"data": {"items": [...]}}` page per line.
-
-    Records are numbered across pages as the row path numbers them. A page the row path might read otherwise
-    (not that shape, `success: false`, a repeated `data`/`items`/`success` key) ends the bulk read with
-    Unvouched once every record before it was yielded.
-    """
-    reader = _connect()
-    # DuckDB's default object size (16 MB a page): a larger limit is a buffer that size per thread
-    rel = reader.sql(f"SELECT json FROM read_json('{_sql_path(path)}', format='newline_delimited', records=false, "
-                     "columns={'json': 'JSON'})")
-    con = _connect()  # the reader's connection holds its open result
-    first = 1
-    pending: list[pa.Array] = []
-    for batch in rel.to_arrow_reader(_PAGE_BATCH):
-        docs = pa.table({"p": pa.array(range(batch.num_rows), pa.int64()), "doc": batch.column(0)})
-        docs = pa.Table.from_batches(docs.to_batches(max_chunksize=4), docs.schema)  # a parallel scan
-        con.register("docs", docs)
-        try:
-            con.register("info", con.sql(PAGE_SQL).to_arrow_table())  # each parse once, then the tests
-            try:
-                flags = con.sql(PAGE_OK_SQL).to_arrow_table().column("ok")
-            finally:
-                con.unregister("info")
-            bad = pc.indices_nonzero(pc.invert(flags)).to_pylist()
-            cut = bad[0] if bad else batch.num_rows
-            if cut:
-                items = con.sql(ITEMS_SQL.replace("$1", str(cut))).to_arrow_table()
-                pages = items.column("p")
-                if len(pages) > 1 and not pc.all(pc.less_equal(pages.slice(0, len(pages) - 1), pages.slice(1))).as_py():
-                    raise duckdb.InvalidInputException("items out of page order")  # never expected
-                pending.extend(items.column("json").cast(pa.string()).chunks)
-        finally:
-            con.unregister("docs")
-        held = pa.chunked_array(pending, pa.string())
-        while len(held) >= size or (bad and len(held)):
-            piece = held.slice(0, size)
-            yield _numbered(piece, first)
-            first += len(piece)
-            held = held.slice(len(piece))
-        pending = list(held.chunks)
-        if bad:
-            raise Unvouched(f"record {first}: a page the bulk reader does not read")
-    held = pa.chunked_array(pending, pa.string())
-    for start in range(0, len(held), size):
-        piece = held.slice(start, size)
-        yield _numbered(piece, first)
-        first += len(piece)
 
 
 def csv_chunks(path: Path, size: int, names: list[str]) -> Iterator[pa.Table]:

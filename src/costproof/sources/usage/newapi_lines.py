@@ -365,13 +365,17 @@ def _type(buf: np.ndarray, whole: bytearray, starts: np.ndarray, cut: np.ndarray
     except pa.ArrowInvalid:
         return None
     objects = np.flatnonzero(it[lines] == 1)
-    # an item naming `data` (a saved page: the row path expands it) or a key pyarrow would read through an escape
+    # an item naming `data` (a saved page: the row path expands it), a key pyarrow would read through an escape,
+    # or `Inf` / `-NaN` as a value (pyarrow reads them, Python's decoder refuses them): read in Python
     line_starts = starts[lines]
     suspects: set[int] = set()
     finder = Finder(whole)
-    for needle in (b'"data"', b"\\u00"):
+    for needle in (b'"data"', b"\\u00", b"Inf", b"-NaN"):
         pos = finder.find(needle, first, end)
         while pos >= 0:
+            if needle == b"Inf" and whole[pos - 1] not in b":[, \t\r-":  # a word inside a string, say
+                pos = finder.find(needle, pos + 1, end)
+                continue
             k = int(np.searchsorted(line_starts, pos, side="right")) - 1
             suspects.add(k)
             pos = finder.find(needle, max(int(cut[lines[k]]), pos + 1), end)

@@ -39,6 +39,7 @@ NAME = "newapi-log"
 KINDS = {1: "topup", 2: "consume", 3: "manage", 4: "system", 5: "error", 6: "refund", 7: "login"}
 RATIO_KEYS = ("model_ratio", "group_ratio", "completion_ratio", "cache_ratio", "model_price")
 _MARKERS = ("prompt_tokens", "model_name", "quota")
+_NOT_JSON = r"[:,\[](?:-?Inf|-NaN)"  # in DuckDB's compact re-serialization of an item (a string may match: harmless)
 
 
 def sniff(head: bytes, name: str) -> bool:
@@ -91,6 +92,9 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 if chunk.column("rn")[chunk.num_rows - 1].as_py() <= done:
                     continue
                 chunk = chunk.filter(pc.greater(chunk.column("rn"), done))
+            # DuckDB reads Inf, -Inf and -NaN as numbers where Python's decoder (the row path's) refuses them
+            if kind == "json" and pc.any(pc.match_substring_regex(chunk.column("json"), _NOT_JSON)).as_py():
+                break
             fields = bulk.json_fields(con, chunk) if kind == "json" else chunk
             # saved pages among the items (an array of pages) expand into rows: the row path numbers those
             if kind == "json" and pc.any(fields.column("has_data")).as_py():
