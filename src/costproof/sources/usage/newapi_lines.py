@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from costproof.sources.usage.newapi_bulk import FIELDS, Unvouched
+from costproof.sources.usage.vector import narrowed
 
 _I, _S = pa.int64(), pa.string()
 SCHEMA = pa.schema([
@@ -128,23 +129,7 @@ def _parse(data: bytes | pa.Buffer) -> pa.Table | None:
 
 def _parse_lines(lines: list[bytes], at: list[int]) -> tuple[list[pa.Table], list[int], list[int]]:
     """Parse the lines at indices `at`: (tables, indices parsed in table order, indices that failed)."""
-    if not at:
-        return [], [], []
-    table = _parse(b"\n".join(lines[i] for i in at))
-    if table is not None and table.num_rows == len(at):
-        return [table], list(at), []
-    if len(at) <= _SPLIT_MIN:
-        return [], [], list(at)
-    step = -(-len(at) // 16)
-    tables: list[pa.Table] = []
-    done: list[int] = []
-    failed: list[int] = []
-    for start in range(0, len(at), step):
-        t, d, f = _parse_lines(lines, at[start:start + step])
-        tables += t
-        done += d
-        failed += f
-    return tables, done, failed
+    return narrowed(at, lambda part: _parse(b"\n".join(lines[i] for i in part)), _SPLIT_MIN)
 
 
 def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, bytearray]]:

@@ -21,6 +21,7 @@ from costproof.model.errors import InputError
 from costproof.sources.usage.base import _doc_items, _JsonStream
 from costproof.sources.usage.newapi_bulk import FIELDS, Unvouched
 from costproof.sources.usage.newapi_lines import SCHEMA, Block
+from costproof.sources.usage.vector import narrowed
 
 # The file is read in windows of whole lines. Page lines pyarrow can vouch for are parsed together against a
 # nested schema (page -> data -> items -> the fields the row path reads) and their items flattened; records are
@@ -88,23 +89,7 @@ def _read(data: pa.Buffer | bytes, block: int) -> pa.Table | None:
 
 def _read_lines(texts: list[bytes], at: list[int], block: int) -> tuple[list[pa.Table], list[int], list[int]]:
     """Parse the lines at indices `at`: (tables, indices parsed in table order, indices that failed)."""
-    if not at:
-        return [], [], []
-    table = _read(b"\n".join(texts[i] for i in at), block)
-    if table is not None and table.num_rows == len(at):
-        return [table], list(at), []
-    if len(at) <= _SPLIT_MIN:
-        return [], [], list(at)
-    step = -(-len(at) // 16)
-    tables: list[pa.Table] = []
-    done: list[int] = []
-    failed: list[int] = []
-    for start in range(0, len(at), step):
-        t, d, f = _read_lines(texts, at[start:start + step], block)
-        tables += t
-        done += d
-        failed += f
-    return tables, done, failed
+    return narrowed(at, lambda part: _read(b"\n".join(texts[i] for i in part), block), _SPLIT_MIN)
 
 
 def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, bytearray]]:

@@ -305,25 +305,15 @@ def line_blocks(path: Path, size: int) -> Iterator[Block]:
 def _parse(lines: list[bytes], at: list[int], options: pajson.ParseOptions) -> tuple[list[pa.Table], list[int],
                                                                                   list[int]]:
     """Parse the lines at indices `at`: (tables, indices parsed in table order, indices that failed)."""
-    if not at:
-        return [], [], []
-    try:
-        table = pajson.read_json(io.BytesIO(b"\n".join(lines[i] for i in at)), read_options=_READ,
-                                 parse_options=options)
-        if table.num_rows == len(at):
-            return [table], list(at), []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
-        pass
-    if len(at) <= _SPLIT_MIN:
-        return [], [], list(at)
-    step = -(-len(at) // 16)
-    tables, done, failed = [], [], []
-    for start in range(0, len(at), step):
-        t, d, f = _parse(lines, at[start:start + step], options)
-        tables += t
-        done += d
-        failed += f
-    return tables, done, failed
+
+    def read(part: list[int]) -> pa.Table | None:
+        try:
+            return pajson.read_json(io.BytesIO(b"\n".join(lines[i] for i in part)), read_options=_READ,
+                                    parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+            return None
+
+    return vector.narrowed(at, read, _SPLIT_MIN)
 
 
 def _choices(key: str, array: pa.ChunkedArray) -> dict[str, pa.Array]:

@@ -107,6 +107,29 @@ def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
         raise InputError(f"unreadable CSV ({message[:160]})", file=label, record=record) from None
 
 
+def narrowed(at: list[int], read: Callable[[list[int]], pa.Table | None], smallest: int
+             ) -> tuple[list[pa.Table], list[int], list[int]]:
+    """Read the lines at indices `at` together; where that fails (read gives None or a wrong row count), in 16
+    parts, recursively, down to `smallest` lines: (tables, indices read in table order, indices that failed)."""
+    if not at:
+        return [], [], []
+    table = read(at)
+    if table is not None and table.num_rows == len(at):
+        return [table], list(at), []
+    if len(at) <= smallest:
+        return [], [], list(at)
+    step = -(-len(at) // 16)
+    tables: list[pa.Table] = []
+    done: list[int] = []
+    failed: list[int] = []
+    for start in range(0, len(at), step):
+        t, d, f = narrowed(at[start:start + step], read, smallest)
+        tables += t
+        done += d
+        failed += f
+    return tables, done, failed
+
+
 def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
     """The table with its record numbers, cut into SCAN_BATCH-row record batches for a parallel DuckDB scan."""
     return scan_batches(table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64())))
