@@ -7,10 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.sources.equivalence import assert_same, both
+from tests.sources.equivalence import assert_same, both, same_across_scan_batches
 
 from costproof.model.errors import InputError
-from costproof.sources.usage import openai_jsonl, vector
+from costproof.sources.usage import openai_jsonl
 from costproof.sources.usage.base import ParseContext, collect
 
 T0 = 1780272000
@@ -152,14 +152,7 @@ def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_p
     """Blocks cut into many record batches (a parallel DuckDB scan) give the rows of one batch and of the row path."""
     path = tmp_path / "log.jsonl"
     path.write_text("\n".join(_lines(7, 1200)) + "\n", "utf-8")
-    results = []
-    for size in (1_000_000, 7):
-        monkeypatch.setattr(vector, "SCAN_BATCH", size)
-        results.append(collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500))))
-    rows = collect(openai_jsonl.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
-    assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
-    assert_same(results[1], rows)
-    assert results[1][0].num_rows > 600
+    assert same_across_scan_batches(monkeypatch, openai_jsonl, path, 500)[0].num_rows > 600
 
 
 def test_jsonl_bulk_handles_crlf_bom_and_invalid_utf8(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.sources.equivalence import assert_same, both
+from tests.sources.equivalence import assert_same, both, same_across_scan_batches
 
 from costproof.model.errors import InputError
-from costproof.sources.usage import newapi_bulk, newapi_log, vector
+from costproof.sources.usage import newapi_bulk, newapi_log
 from costproof.sources.usage.base import ParseContext, collect
 
 T0 = 1780272000
@@ -134,14 +134,7 @@ def test_small_scan_batches_change_no_row(monkeypatch: pytest.MonkeyPatch, tmp_p
             writer.writerow([T0 + i, rec.get("type", 2), f"key-{i % 3}", MODELS[i % len(MODELS)], 100 + i, 10 + i,
                              i % 7, i % 5, "false", "default", "" if i % 13 else "not json"])
         path.write_text(buf.getvalue(), "utf-8")
-    results = []
-    for size in (1_000_000, 7):
-        monkeypatch.setattr(vector, "SCAN_BATCH", size)
-        results.append(collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500))))
-    rows = collect(newapi_log.parse(path, ParseContext(path.name, chunk_rows=500, options={"bulk": False})))
-    assert results[0][0].equals(results[1][0]) and results[0][1:] == results[1][1:]
-    assert_same(results[1], rows)
-    assert results[1][0].num_rows > 600
+    assert same_across_scan_batches(monkeypatch, newapi_log, path, 500)[0].num_rows > 600
 
 
 def test_bulk_resumes_with_the_row_path(tmp_path: Path) -> None:
