@@ -490,3 +490,14 @@ def test_duckdbs_reader_takes_no_number_pythons_decoder_refuses(tmp_path: Path, 
     path = tmp_path / "log.json"
     path.write_text("[" + ",".join(texts) + "]", "utf-8")
     assert _read_alike(path) == (value in ("Inf", "-Inf", "-NaN", "[1,Inf]"))
+
+
+@pytest.mark.parametrize("value", ["Inf", "-Inf", "[1, Inf]", "-NaN", '"Info: -NaN Inf"'])
+def test_inf_among_clean_lines_fails_as_on_the_row_path(tmp_path: Path, value: str) -> None:
+    """Clean neighbours, so pyarrow reads the whole window at once: it takes `Inf` and `-NaN` in a field it is not
+    asked for, so the line reader itself must send such a line to Python (which refuses it, as the row path does)."""
+    texts = [_WHOLE.replace("1780272000", str(1780272000 + i)) + "}" for i in range(400)]
+    texts[200] = texts[200][:-1] + ', "note": ' + value + "}"
+    path = tmp_path / "log.json"
+    path.write_text("[" + "\n,".join(texts) + "\n]\n", "utf-8")
+    assert _read_alike(path) == (value != '"Info: -NaN Inf"')
