@@ -255,7 +255,9 @@ def test_json_refused_line_among_arrow_lines(tmp_path: Path) -> None:
     """A line json.loads refuses among lines pyarrow reads: the row path's error, after earlier chunks."""
     rng = random.Random(48)
     texts = [json.dumps(_item(rng, i)) for i in range(3000)]
-    for bad in (', "x": [1,]}', ', "x": nan}', ', "x": {"a": 1,}}', '} {"b": 2}', ', "a": tru}'):
+    # Inf and -NaN pyarrow reads in a field it is not asked for; the rest it refuses
+    for bad in (', "x": [1,]}', ', "x": nan}', ', "x": {"a": 1,}}', '} {"b": 2}', ', "a": tru}', ', "x": Inf}',
+                ', "x": -Inf}', ', "x": -NaN}', ', "x": [1, Inf]}'):
         lines = list(texts)
         lines[2500] = lines[2500][:-1] + bad
         path = tmp_path / "bad.json"
@@ -335,3 +337,21 @@ def test_tag_keys_tell_lists_apart(tags: list) -> None:
     keys = litellm_lines._tag_keys(pa.chunked_array([pa.array(tags, pa.list_(pa.string()))])).to_pylist()
     assert len(set(keys)) == len(tags)
     assert [litellm_lines._untag(k) if k is not None else None for k in keys] == tags
+
+
+@pytest.mark.parametrize("value", ["Inf", "-Inf", "-NaN", "[1, Inf]", "NaN", "Infinity", '"Info: -NaN"'])
+def test_nan_inf_spellings_in_a_field_pyarrow_skips(tmp_path: Path, value: str) -> None:
+    """pyarrow reads Inf and -NaN in a field it is not asked for and types the whole range; json.loads refuses
+    them, so the import fails as on the row path (NaN and Infinity, which json.loads reads, import alike)."""
+    texts = [
+        json.dumps({"request_id": f"chatcmpl-{i}", "call_type": "acompletion", "api_key": f"{i:064x}",
+                    "spend": (i % 997) / 100000, "prompt_tokens": 1000 + i, "completion_tokens": 200,
+                    "startTime": "2026-06-01T00:00:00Z", "model": "gpt-4o", "model_group": "gpt-4o",
+                    "metadata": {"user_api_key_alias": f"key-{i % 5}", "status": "success"}, "cache_hit": "False",
+                    "request_tags": [f"cost_center:cc-{i % 5}"], "team_id": "team-a", "end_user": None})
+        for i in range(600)
+    ]
+    texts[300] = texts[300][:-1] + ', "note": ' + value + "}"
+    path = tmp_path / "spend.json"
+    path.write_text(_json_lines(texts, "lead"), "utf-8")
+    assert _same_or_same_error(path, 100_000) == (value in ("NaN", "Infinity", '"Info: -NaN"'))

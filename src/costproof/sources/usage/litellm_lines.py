@@ -222,15 +222,29 @@ def piece_parts(con: duckdb.DuckDBPyConnection, piece: pa.Array) -> list[Part]:
     offsets = np.frombuffer(piece.buffers()[1], np.int32)[piece.offset : piece.offset + len(piece) + 1]
     ranges: list[tuple[int, int, pa.Table | None]] = []
     _ranges(piece.buffers()[2], offsets, 0, len(piece), ranges)
-    if len(ranges) == 1 and ranges[0][2] is not None:
+    # pyarrow reads Inf and -NaN in a field it is not asked for, where json.loads refuses the line: such lines go
+    # to the DuckDB reader, which hands them to the row path
+    spelled = lb.nan_inf(piece)
+    odd = None if spelled is None else spelled.to_numpy(zero_copy_only=False)
+    if len(ranges) == 1 and ranges[0][2] is not None and odd is None:
         part = _arrow_part(con, piece, ranges[0][2], None)
         return [part if part is not None else _duck_part(con, piece, None)]
     parts = []
     duck = [np.arange(a, b) for a, b, t in ranges if t is None]
-    arrow = [(a, b, t) for a, b, t in ranges if t is not None]
-    if arrow:
-        at = np.concatenate([np.arange(a, b) for a, b, _t in arrow])
-        tables = [t for _a, _b, t in arrow if t is not None]
+    arrow_at: list[np.ndarray] = []
+    tables: list[pa.Table] = []
+    for a, b, t in ranges:
+        if t is None:
+            continue
+        keep = np.ones(b - a, bool) if odd is None else ~odd[a:b]
+        arrow_at.append(np.arange(a, b)[keep])
+        if keep.all():
+            tables.append(t)
+        else:
+            tables.append(t.filter(pa.array(keep)))
+            duck.append(np.arange(a, b)[~keep])
+    at = np.concatenate(arrow_at) if arrow_at else np.empty(0, np.int64)
+    if len(at):
         part = _arrow_part(con, piece.take(pa.array(at, pa.int64())), pa.concat_tables(tables), at)
         if part is None:
             duck.append(at)
