@@ -404,3 +404,20 @@ def test_time_texts_in_every_form(tmp_path: Path) -> None:
     bulk, rows = _both(path, 50)
     assert_same(bulk, rows)
     assert rows[0].num_rows > 20
+
+
+@pytest.mark.parametrize("value", ["Inf", "-Inf", "-NaN", "[1, Inf]", "NaN", "Infinity", '"Info: -NaN"'])
+def test_nan_inf_spellings_take_the_row_path(tmp_path: Path, value: str) -> None:
+    """pyarrow reads Inf and -NaN (also in a field it is not asked for) where json.loads refuses the line: the row
+    path quarantines it, and so does the bulk path."""
+    lines = [json.dumps({"request_id": f"req-{i}", "timestamp": "2026-06-01T00:00:00Z",
+                         "metadata": {"cost_center": f"cc-{i % 3}"},
+                         "response": {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "gpt-4o",
+                                      "usage": {"prompt_tokens": 100 + i, "completion_tokens": 20}}})
+             for i in range(600)]
+    lines[300] = lines[300][:-1] + ', "note": ' + value + "}"
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = both(openai_jsonl, path, 100_000)
+    assert_same(bulk, rows)
+    assert (len(rows[1]) == 1) == (value not in ("NaN", "Infinity", '"Info: -NaN"'))

@@ -485,9 +485,8 @@ class _Unvouched(Exception):
 _WS = np.zeros(256, bool)
 _WS[[9, 10, 13, 32]] = True
 _J_PATHS = "[" + ", ".join(f"'$.\"{k}\"'" for k in FIELDS) + "]"
-# trailing commas, NaN/Infinity spellings (DuckDB, and pyarrow, read them; json.loads does not, or not alike)
+# trailing commas (DuckDB reads them, json.loads does not)
 _TRAILING = r",[ \t\r\n]*[]}]"
-_NAN_INF = r"[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"
 _J_LIST = "[" + ", ".join(f"'{k}'" for k in FIELDS) + "]"
 def _sv(f: str) -> str:
     """A JSON text's string value (NULL unless the text is a JSON string)."""
@@ -712,15 +711,8 @@ def _odd(lines: pa.Array) -> pa.Array:
     """Lines that may hold a trailing comma or a NaN/Infinity spelling (DuckDB reads them; json.loads refuses
     them or reads them otherwise): the row path's. Strings may match too (harmless: the row path reads them)."""
     odd = pc.match_substring_regex(lines, _TRAILING)
-    spelled = nan_inf(lines)
+    spelled = vector.nan_inf(lines)
     return odd if spelled is None else pc.or_(odd, spelled)
-
-
-def nan_inf(lines: pa.Array) -> pa.Array | None:
-    """Lines that may hold a NaN/Infinity spelling as a value; None when no line does (the usual case)."""
-    maybe = pc.or_(pc.match_substring(lines, "nan", ignore_case=True),
-                   pc.match_substring(lines, "inf", ignore_case=True))
-    return pc.match_substring_regex(lines, _NAN_INF) if pc.any(maybe).as_py() else None
 
 
 def _extract(con: duckdb.DuckDBPyConnection, lines: pa.Array, odd: pa.Array) -> tuple[pa.Table, pa.Array]:

@@ -224,7 +224,7 @@ def piece_parts(con: duckdb.DuckDBPyConnection, piece: pa.Array) -> list[Part]:
     _ranges(piece.buffers()[2], offsets, 0, len(piece), ranges)
     # pyarrow reads Inf and -NaN in a field it is not asked for, where json.loads refuses the line: such lines go
     # to the DuckDB reader, which hands them to the row path
-    spelled = lb.nan_inf(piece)
+    spelled = vector.nan_inf(piece)
     odd = None if spelled is None else spelled.to_numpy(zero_copy_only=False)
     if len(ranges) == 1 and ranges[0][2] is not None and odd is None:
         part = _arrow_part(con, piece, ranges[0][2], None)

@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from costproof.model.errors import InputError
+from costproof.sources.usage import vector
 from costproof.sources.usage.base import _doc_items, _JsonStream
 from costproof.sources.usage.newapi_bulk import FIELDS, Unvouched
 from costproof.sources.usage.newapi_lines import SCHEMA, Block
-from costproof.sources.usage.vector import narrowed
 
 # The file is read in windows of whole lines. Page lines pyarrow can vouch for are parsed together against a
 # nested schema (page -> data -> items -> the fields the row path reads) and their items flattened; records are
@@ -89,7 +89,7 @@ def _read(data: pa.Buffer | bytes, block: int) -> pa.Table | None:
 
 def _read_lines(texts: list[bytes], at: list[int], block: int) -> tuple[list[pa.Table], list[int], list[int]]:
     """Parse the lines at indices `at`: (tables, indices parsed in table order, indices that failed)."""
-    return narrowed(at, lambda part: _read(b"\n".join(texts[i] for i in part), block), _SPLIT_MIN)
+    return vector.narrowed(at, lambda part: _read(b"\n".join(texts[i] for i in part), block), _SPLIT_MIN)
 
 
 def _windows(path: Path, start: int) -> Iterator[tuple[np.ndarray, np.ndarray, bytearray]]:
@@ -132,32 +132,20 @@ _DATA = 'data"'
 _ESCAPED = r"\\u00(?:6[14]|74)"
 
 
-def _suspects(buf: np.ndarray, whole: bytearray, starts: np.ndarray, cut: np.ndarray, stop: int) -> np.ndarray:
+def _suspects(buf: np.ndarray, starts: np.ndarray, cut: np.ndarray, stop: int) -> np.ndarray:
     """Lines (of the first `stop`) whose pages pyarrow may read otherwise than the row path: `data` besides the
     page's own key, or an escaped letter of it (pyarrow ignores the items' keys it is not asked for, the row path
     expands an item with `data`), `Inf` or `-NaN` outside a string (pyarrow accepts them, Python's decoder does
     not)."""
-    first, end = int(starts[0]), int(cut[stop - 1])
+    end = int(cut[stop - 1])
     offsets = pa.py_buffer(np.append(starts[:stop], end).astype(np.int64))
     lines = pa.Array.from_buffers(pa.large_binary(), stop, [None, offsets, pa.py_buffer(buf)])
     found = pc.count_substring_regex(lines, _DATA).to_numpy() > 1
     found |= pc.match_substring_regex(lines, _ESCAPED).to_numpy(zero_copy_only=False)
-    if whole.find(b"I", first, end) >= 0:  # memchr: the usual case has none
-        for pos in _words(buf, first, end, b"Inf"):
-            if pos == first or whole[pos - 1] in b":[,- \t\r":
-                found[int(np.searchsorted(starts, pos, side="right")) - 1] = True
-    if whole.find(b"N", first, end) >= 0:
-        for pos in _words(buf, first, end, b"NaN"):
-            if pos > first and whole[pos - 1] == 45:
-                found[int(np.searchsorted(starts, pos, side="right")) - 1] = True
+    spelled = vector.nan_inf(lines)
+    if spelled is not None:
+        found |= spelled.to_numpy(zero_copy_only=False)
     return found
-
-
-def _words(buf: np.ndarray, first: int, end: int, word: bytes) -> list[int]:
-    """Where the three letters of `word` stand in buf[first:end]."""
-    at = np.flatnonzero(buf[first:end - 2] == word[0]) + first
-    at = at[(buf[at + 1] == word[1]) & (buf[at + 2] == word[2])]
-    return at.tolist()
 
 
 def _flatten(lists: pa.ChunkedArray, pages: int) -> list[pa.ChunkedArray]:
@@ -254,7 +242,7 @@ def _window(buf: np.ndarray, ends: np.ndarray, whole: bytearray, number: int) ->
         else:
             python.add(i)
     if stop:
-        python.update(np.flatnonzero(_suspects(buf, whole, starts, cut, stop) & page[:stop]).tolist())
+        python.update(np.flatnonzero(_suspects(buf, starts, cut, stop) & page[:stop]).tolist())
     texts.update((i, texts[i]) for i in python)  # kept before their bytes are blanked
     for i in python:
         buf[starts[i]:cut[i]] = 32

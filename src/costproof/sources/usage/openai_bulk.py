@@ -718,6 +718,10 @@ class Prepared:
         self.block = block
         n = len(block)
         texts, slow = _utf8(block)
+        # pyarrow takes Inf and -NaN as numbers where json.loads refuses the line: the row path's to judge
+        spelled = vector.nan_inf(texts)
+        if spelled is not None:
+            slow.update(pc.indices_nonzero(spelled).to_pylist())
         names, paths = _sample(block)
         names &= _ALL_NAMES
         if "choices" in names:

@@ -192,6 +192,9 @@ class _Block:
             line = self.line(i)
             if _KIND_NULL.search(line) or _ESCAPED_LETTER.search(line):
                 out.add(i)
+        spelled = vector.nan_inf(arr)  # pyarrow takes Inf and -NaN as numbers, json.loads refuses them
+        if spelled is not None:
+            out.update(np.flatnonzero(_np(spelled)).tolist())
         return out
 
     def release(self) -> None:

@@ -107,6 +107,19 @@ def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
         raise InputError(f"unreadable CSV ({message[:160]})", file=label, record=record) from None
 
 
+# a NaN or Infinity spelled as a value: pyarrow's and DuckDB's JSON readers take these as numbers, Python's decoder
+# (the row paths') refuses Inf, -Inf, -NaN and every other case spelling
+NAN_INF = r"[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"
+
+
+def nan_inf(lines: pa.Array) -> pa.Array | None:
+    """Lines that may hold a NaN/Infinity spelling as a value (a string may match too: harmless, the row path reads
+    it); None when no line does (the usual case, found by a cheaper search first)."""
+    maybe = pc.or_(pc.match_substring(lines, "nan", ignore_case=True),
+                   pc.match_substring(lines, "inf", ignore_case=True))
+    return pc.match_substring_regex(lines, NAN_INF) if pc.any(maybe).as_py() else None
+
+
 def narrowed(at: list[int], read: Callable[[list[int]], pa.Table | None], smallest: int
              ) -> tuple[list[pa.Table], list[int], list[int]]:
     """Read the lines at indices `at` together; where that fails (read gives None or a wrong row count), in 16
