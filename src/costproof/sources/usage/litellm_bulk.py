@@ -711,7 +711,7 @@ def _odd(lines: pa.Array) -> pa.Array:
     """Lines that may hold a trailing comma or a NaN/Infinity spelling (DuckDB reads them; json.loads refuses
     them or reads them otherwise): the row path's. Strings may match too (harmless: the row path reads them)."""
     odd = pc.match_substring_regex(lines, _TRAILING)
-    spelled = vector.nan_inf(lines)
+    spelled = vector.nan_inf(lines, any_case=True)
     return odd if spelled is None else pc.or_(odd, spelled)
 
 

@@ -20,6 +20,7 @@ from costproof.model.sanitize import safe_name
 from costproof.sources.usage import newapi_bulk as bulk
 from costproof.sources.usage import newapi_lines as lines
 from costproof.sources.usage import newapi_pages as pages
+from costproof.sources.usage import vector
 from costproof.sources.usage.base import (
     BadValue,
     Occurrences,
@@ -39,7 +40,6 @@ NAME = "newapi-log"
 KINDS = {1: "topup", 2: "consume", 3: "manage", 4: "system", 5: "error", 6: "refund", 7: "login"}
 RATIO_KEYS = ("model_ratio", "group_ratio", "completion_ratio", "cache_ratio", "model_price")
 _MARKERS = ("prompt_tokens", "model_name", "quota")
-_NOT_JSON = r"[:,\[](?:-?Inf|-NaN)"  # in DuckDB's compact re-serialization of an item (a string may match: harmless)
 
 
 def sniff(head: bytes, name: str) -> bool:
@@ -92,8 +92,10 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
                 if chunk.column("rn")[chunk.num_rows - 1].as_py() <= done:
                     continue
                 chunk = chunk.filter(pc.greater(chunk.column("rn"), done))
-            # DuckDB reads Inf, -Inf and -NaN as numbers where Python's decoder (the row path's) refuses them
-            if kind == "json" and pc.any(pc.match_substring_regex(chunk.column("json"), _NOT_JSON)).as_py():
+            # DuckDB reads NaN and Infinity spellings, in any case, where Python's decoder (the row path's) refuses
+            # most of them: the row path reads on from such an item
+            spelled = vector.nan_inf(chunk.column("json"), any_case=True) if kind == "json" else None
+            if spelled is not None and pc.any(spelled).as_py():
                 break
             fields = bulk.json_fields(con, chunk) if kind == "json" else chunk
             # saved pages among the items (an array of pages) expand into rows: the row path numbers those
