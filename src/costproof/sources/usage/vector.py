@@ -107,20 +107,21 @@ def batches(path: Path, ctx: ParseContext) -> Iterator[tuple[int, pa.Table]]:
         raise InputError(f"unreadable CSV ({message[:160]})", file=label, record=record) from None
 
 
-# a NaN or Infinity spelled as a value, which Python's decoder (the row paths') refuses or reads otherwise:
-# pyarrow's JSON reader takes Inf, NaN and Infinity, signed, as numbers; DuckDB's takes them in any case
+# a NaN or Infinity spelled as a value, which Python's decoder (the row paths') refuses: pyarrow's JSON reader
+# takes Inf and -NaN (Python reads NaN and Infinity alike, so Infinity may match: harmless); DuckDB's takes every
+# spelling in any case. The words are found first (arrow's case-blind substring search is the fast one).
 _SPELLED = {
-    False: (("Inf", "NaN"), r"[:,\[][ \t\r\n]*[-+]?(Inf|NaN)"),
+    False: (("inf", "-nan"), r"[:,\[][ \t\r\n]*(-?Inf|-NaN)"),
     True: (("inf", "nan"), r"[:,\[][ \t\r\n]*[-+]?([Nn][Aa]|[Ii][Nn])"),
 }
 
 
 def nan_inf(lines: pa.Array, *, any_case: bool = False) -> pa.Array | None:
-    """Lines that may hold a NaN/Infinity spelling as a value (`any_case` for DuckDB's reader; a string may match
-    too: harmless, the row path reads it); None when no line does (the usual case, found by a cheaper search)."""
+    """Lines that may hold such a spelling as a value (`any_case` for DuckDB's reader; a string may match too:
+    harmless, the row path reads it); None when no line holds the words (the usual case)."""
     words, pattern = _SPELLED[any_case]
-    maybe = pc.or_(pc.match_substring(lines, words[0], ignore_case=any_case),
-                   pc.match_substring(lines, words[1], ignore_case=any_case))
+    maybe = pc.or_(pc.match_substring(lines, words[0], ignore_case=True),
+                   pc.match_substring(lines, words[1], ignore_case=True))
     return pc.match_substring_regex(lines, pattern) if pc.any(maybe).as_py() else None
 
 
