@@ -81,16 +81,23 @@ def test_rows_a_join_reordered_are_put_back_in_record_order() -> None:
     assert vector.in_row_order(empty).num_rows == 0
 
 
-def test_rebatched_keeps_every_row_in_order_in_tables_of_the_given_size() -> None:
-    from costproof.service.usage import _rebatched
+def _batched(batches: list[pa.RecordBatch], size: int, at: int = 0) -> list[tuple[int, pa.Table]]:
+    from costproof.service.usage import _Batcher
 
+    batcher = _Batcher(size, at)
+    got = [out for batch in batches for out in batcher.push(batch)]
+    return got + list(batcher.rest())
+
+
+def test_batcher_keeps_every_row_in_order_in_tables_of_the_given_size() -> None:
     table = pa.table({"i": list(range(23))})
     batches = [*table.slice(0, 2).to_batches(), *table.slice(2, 13).to_batches(), *table.slice(15).to_batches()]
-    got = list(_rebatched(batches, 5))
-    assert [t.num_rows for t in got] == [5, 5, 5, 5, 3]
-    assert [v for t in got for v in t.column("i").to_pylist()] == list(range(23))
-    assert [t.num_rows for t in _rebatched(table.to_batches(), 23)] == [23]
-    assert list(_rebatched([], 5)) == []
+    got = _batched(batches, 5, at=100)
+    assert [t.num_rows for _, t in got] == [5, 5, 5, 5, 3]
+    assert [v for _, t in got for v in t.column("i").to_pylist()] == list(range(23))
+    assert [at for at, _ in got] == [100, 105, 110, 115, 120]  # each table's first row, counted from `at`
+    assert [t.num_rows for _, t in _batched(table.to_batches(), 23)] == [23]
+    assert _batched([], 5) == []
 
 
 def test_parts_cut_the_chunks_into_runs_of_at_least_part_rows(monkeypatch: pytest.MonkeyPatch) -> None:

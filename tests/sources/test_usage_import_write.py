@@ -192,3 +192,115 @@ def test_a_file_imported_before_adds_nothing_whether_hashed_first_or_while_parsi
             usage.import_file(ws, _file(tmp_path / "v.csv", range(5, 30)), fmt="focus", now=now)
     assert [p.name for p in (tmp_path / "ws" / "usage").iterdir() if p.name.startswith(".")] == []
     assert len(_rows(tmp_path / "ws")) == 120
+
+
+def _clean_line(i: int) -> str:
+    """A row of three months with no failed attempt, so nothing is renumbered."""
+    month = MONTHS[(i * 7) % 3]
+    return f"{month}-{1 + i % 27:02d}T10:{i % 60:02d}:00Z,p,m-{i % 4},200,k-{i % 3},{i},{i},r-{i}\n"
+
+
+def _digests(root: Path) -> dict[str, str]:
+    base = root / "usage"
+    return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(base.glob("period=*/*.parquet"))}
+
+
+def _direct_from(monkeypatch: pytest.MonkeyPatch, first: int | None) -> list[set[int]]:
+    """Let the import id reach the direct writer only from part `first` on (None: never); returns, per import,
+    the parts `_write` was told were written while parsing."""
+    add = usage._Direct.add
+
+    def gated(self: usage._Direct, table: object, import_id: str | None) -> None:
+        starting = self.part < 0 or self.rows >= usage.PART_ROWS
+        part = self.part + 1 if starting else self.part
+        add(self, table, import_id if first is not None and part >= first else None)
+
+    seen: list[set[int]] = []
+    write = usage._write
+
+    def recorded(ws: Workspace, import_id: str, stage: object, staging: Path, written: set[int]) -> object:
+        seen.append(set(written))
+        return write(ws, import_id, stage, staging, written)
+
+    monkeypatch.setattr(usage._Direct, "add", gated)
+    monkeypatch.setattr(usage, "_write", recorded)
+    return seen
+
+
+@pytest.mark.parametrize("first", [0, 2])
+def test_parts_written_while_parsing_are_the_bytes_the_spill_gives(
+    tmp_path: Path, small: None, monkeypatch: pytest.MonkeyPatch, first: int
+) -> None:
+    path = tmp_path / "clean.csv"
+    path.write_text(HEADER + "".join(_clean_line(i) for i in range(300)), "utf-8")
+    with monkeypatch.context() as patch:
+        spilled = _direct_from(patch, None)
+        _import(tmp_path / "spill", path)
+    direct = _direct_from(monkeypatch, first)
+    _import(tmp_path / "direct", path)
+    assert spilled == [set()]
+    parts = len(usage._parts([20] * 15))  # 300 rows in chunks of 20, parts of at least 45 rows
+    assert direct == [set(range(first, parts))] and parts > 3
+    assert _digests(tmp_path / "direct") == _digests(tmp_path / "spill")
+    assert len(_digests(tmp_path / "direct")) > 6
+
+
+def test_direct_parts_are_written_again_when_a_retry_renumbers_rows(
+    tmp_path: Path, small: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _file(tmp_path / "u.csv", range(300))  # every 7th row is a 503 retried 5 s later
+    with monkeypatch.context() as patch:
+        _direct_from(patch, None)
+        _import(tmp_path / "spill", source)
+    direct = _direct_from(monkeypatch, 0)
+    _import(tmp_path / "direct", source)
+    assert len(direct[0]) > 3
+    assert _digests(tmp_path / "direct") == _digests(tmp_path / "spill")
+    files = sorted(map(str, (tmp_path / "direct").rglob("*.parquet")))
+    retried = duckdb.sql(f"SELECT count(*) FROM read_parquet({files}) WHERE is_retry").fetchall()[0][0]
+    assert retried == len([i for i in range(300) if i % 7 == 3])
+
+
+def test_direct_parts_are_written_again_when_rows_are_duplicates(
+    tmp_path: Path, small: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text(HEADER + "".join(_clean_line(i) for i in range(0, 200)), "utf-8")
+    second = tmp_path / "b.csv"
+    second.write_text(HEADER + "".join(_clean_line(i) for i in range(150, 320)), "utf-8")
+    with monkeypatch.context() as patch:
+        _direct_from(patch, None)
+        _import(tmp_path / "spill", first, second)
+    _direct_from(monkeypatch, 0)
+    a, b = _import(tmp_path / "direct", first, second)
+    assert (a["rows_stored"], b["rows_stored"], b["duplicates"]) == (200, 120, 50)
+    assert _digests(tmp_path / "direct") == _digests(tmp_path / "spill")
+    assert len(_rows(tmp_path / "direct")) == 320
+
+
+def _noted(root: Path, summary: dict) -> None:
+    """The import's periods, first and last time are those of the rows it stored."""
+    files = sorted(str(f) for f in (root / "usage").glob("period=*/*.parquet") if summary["import_id"] in f.name)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    stamp = "'%Y-%m-%dT%H:%M:%SZ'"
+    months, first, last = con.sql(
+        f"SELECT list(DISTINCT strftime(occurred_at, '%Y-%m')), strftime(min(occurred_at), {stamp}), "
+        f"strftime(max(occurred_at), {stamp}) FROM read_parquet({files})").fetchall()[0]
+    months = sorted(months)
+    assert (summary["periods"], summary["first_at"], summary["last_at"]) == (months, first, last)
+
+
+def test_periods_and_bounds_are_those_of_the_stored_rows_with_and_without_duplicates(
+    tmp_path: Path, small: None
+) -> None:
+    first = tmp_path / "a.csv"  # the spill's own notes (nothing dropped)
+    first.write_text(HEADER + "".join(_clean_line(i) for i in range(0, 100)), "utf-8")
+    second = tmp_path / "b.csv"  # rows 0..59 are duplicates of the first file: counted over the fresh rows in SQL
+    second.write_text(HEADER + "".join(_clean_line(i) for i in [*range(0, 60), 400, 401]), "utf-8")
+    a, b = _import(tmp_path / "ws", first, second)
+    assert b["duplicates"] == 60 and b["rows_stored"] == 2
+    assert len(a["periods"]) == 3 and len(b["periods"]) == 2
+    for summary in (a, b):
+        _noted(tmp_path / "ws", summary)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 _ATTEMPT = USAGE_SCHEMA.get_field_index("attempt")
 _IS_RETRY = USAGE_SCHEMA.get_field_index("is_retry")
 _NUMBERED_KINDS = pa.array(["consume", "error"])
+_FAILED = pa.array(["4xx", "5xx"])
 # the columns the set-based steps read (repeats, periods, retry chains)
 _FACTS = ("record_id", "source_record", "occurred_at", "record_kind", "status_class", "api_key_name",
           "model_reported", "is_stream")
@@ -124,6 +125,7 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
     spill = Path(tempfile.mkdtemp(prefix=".stage-", dir=ws.root / "usage"))
     staging = spill.with_name(spill.name.replace(".stage-", ".staging-"))
     stage = _Spill(spill)
+    direct = _Direct(staging)
     con = ws.con
     errors: list[Any] = []
     records = 0
@@ -132,20 +134,23 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
         # back for the set-based steps under a memory limit that spills to disk.
         # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
-        with stage as writer, ThreadPoolExecutor(1) as pool:
+        # Once the import id is known (the file's hash), each new part is also written to its period files as
+        # it parses: those files are final unless the set-based steps find a duplicate or a retry.
+        with stage as writer, ThreadPoolExecutor(1) as pool, direct:
             pending: deque[Future[None]] = deque()
             for chunk in adapter.parse(path, ctx):
                 records += chunk.records
                 errors.extend(chunk.errors)
+                if not checked and hashing.done():
+                    checked = True
+                    _check_prior(ws, hashing.result())
                 if chunk.table.num_rows:
                     pending.append(pool.submit(writer.write_table, chunk.table))
                     if len(pending) > SPILL_AHEAD:
                         pending.popleft().result()
+                    direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
                 if progress:
                     progress(chunk.records)
-                if not checked and hashing.done():
-                    checked = True
-                    _check_prior(ws, hashing.result())
             while pending:
                 pending.popleft().result()
         sha = hashing.result()
@@ -153,7 +158,7 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
             _check_prior(ws, sha)
         import_id = "imp-" + sha[:12]
         with _bounded(con):
-            stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging)
+            stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging, direct.parts)
         review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
         with ws.transaction():
             con.execute(
@@ -201,6 +206,10 @@ class _Spill:
         self.sizes: list[int] = []  # rows per written chunk: parts are cut on these
         self.batches: list[int] = []  # IPC record batches per written chunk
         self.rows = 0
+        # months (YYYYMM), first and last time, failed attempts: what `_write` needs of the rows when none is dropped
+        self.months: set[int] = set()
+        self.bounds: tuple[Any, Any] = (None, None)
+        self.failed = 0
         self._writer: ipc.RecordBatchFileWriter | None = None
         self._facts: pq.ParquetWriter | None = None
 
@@ -224,6 +233,23 @@ class _Spill:
         self.sizes.append(table.num_rows)
         self.batches.append(len(batches))
         self.rows += table.num_rows
+        self._summarize(table)
+
+    def _summarize(self, table: pa.Table) -> None:
+        when = table.column("occurred_at")
+        self.months.update(pc.unique(_months(when)).drop_null().to_pylist())
+        got = pc.min_max(when)
+        low, high = got["min"].as_py(), got["max"].as_py()
+        if low is not None:
+            first, last = self.bounds
+            self.bounds = (low if first is None else min(first, low), high if last is None else max(last, high))
+        kind = table.column("record_kind")
+        failed = pc.or_kleene(pc.equal(kind, "error"), pc.and_kleene(
+            pc.equal(kind, "consume"), pc.is_in(table.column("status_class"), value_set=_FAILED)))
+        self.failed += pc.sum(pc.cast(pc.fill_null(failed, False), pa.int64())).as_py() or 0
+
+    def periods(self) -> list[str]:
+        return [f"{m // 100:04d}-{m % 100:02d}" for m in sorted(self.months)]
 
     def read(self, first_chunk: int, end_chunk: int) -> Iterator[pa.RecordBatch]:
         """The record batches of some written chunks, read with plain file reads (a map would count as memory)."""
@@ -235,13 +261,15 @@ class _Spill:
                 yield reader.get_batch(index)
 
 
-def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path) -> tuple[int, int, list[str], tuple[Any, Any]]:
+def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, written: set[int]
+           ) -> tuple[int, int, list[str], tuple[Any, Any]]:
     """Dedupe against the file and the workspace, number retries, write Parquet by period.
 
     DuckDB reads the spill's facts file only for the set-based facts (repeats, workspace duplicates, retry chains),
     each answered as positions in the spill file; the rows themselves are copied once, in file order, by
     `_write_parts`. No sort: the period files keep the source's record order, which is as deterministic as a
-    sort and costs nothing.
+    sort and costs nothing. The parts in `written` were written while the file parsed: they stand when no row is
+    dropped or renumbered (the usual case), else every part is written again from the spill.
     """
     con = ws.con
     window = int(ws.settings.retry_window_s)
@@ -269,12 +297,15 @@ def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path) -> tuple
                          ) if where else _positions(con, None)
     stored = total - len(dropped)
     staging.mkdir(parents=True, exist_ok=True)
-    got = con.execute(f"""SELECT list(DISTINCT strftime(occurred_at, '%Y-%m') ORDER BY strftime(occurred_at, '%Y-%m')),
-                                 min(occurred_at), max(occurred_at),
-                                 count(*) FILTER (WHERE record_kind = 'error' OR (record_kind = 'consume'
-                                                  AND status_class IN ('4xx', '5xx')))
-                          FROM {fresh}""").fetchall()[0]
-    periods, bounds, failed = list(got[0] or []), (got[1], got[2]), got[3]
+    if len(dropped):
+        month = "strftime(occurred_at, '%Y-%m')"
+        got = con.execute(f"""SELECT list(DISTINCT {month} ORDER BY {month}), min(occurred_at), max(occurred_at),
+                                     count(*) FILTER (WHERE record_kind = 'error' OR (record_kind = 'consume'
+                                                      AND status_class IN ('4xx', '5xx')))
+                              FROM {fresh}""").fetchall()[0]
+        periods, bounds, failed = list(got[0] or []), (got[1], got[2]), got[3]
+    else:  # every row is fresh: what the spill noted as it wrote them
+        periods, bounds, failed = stage.periods(), stage.bounds, stage.failed
     # Retries without a request id: a failed attempt followed within the window by a row of the
     # same key, model and is_stream is the same request; attempts are numbered along the chain.
     # A chain needs a failed attempt; with none among the fresh rows, nothing is numbered (the usual case).
@@ -322,8 +353,12 @@ def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path) -> tuple
     if numbering:
         got_n = con.sql(numbering).to_arrow_table()
         retries = (got_n.column(0).to_numpy(), got_n.column(1).to_numpy())
+    if len(dropped) or len(retries[0]):
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        written = set()
     if stored:
-        _write_parts(stage, staging, import_id, dropped, retries)
+        _write_parts(stage, staging, import_id, dropped, retries, written)
     con.execute("DROP TABLE IF EXISTS repeats")
     return stored, total - stored, periods, bounds
 
@@ -336,21 +371,29 @@ def _positions(con: Any, query: str | None) -> np.ndarray:
     return got.to_numpy() if len(got) else np.empty(0, np.int64)
 
 
-def _rebatched(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
-    """The rows of `batches` in order, as tables of `size` rows (the last may be shorter): output row groups are
-    cut by row count, not by how the adapter happened to chunk."""
-    held: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        held.append(batch)
-        rows += batch.num_rows
-        while rows >= size:
-            table = pa.Table.from_batches(held)
-            yield table.slice(0, size)
-            rest = table.slice(size)
-            held, rows = rest.to_batches(), rest.num_rows
-    if rows:
-        yield pa.Table.from_batches(held)
+class _Batcher:
+    """Record batches in, tables of `size` rows out, in order (the last may be shorter), each with the position of
+    its first row (counted from `at`)."""
+
+    def __init__(self, size: int, at: int = 0) -> None:
+        self.size, self.at = size, at
+        self.held: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def push(self, batch: pa.RecordBatch) -> Iterator[tuple[int, pa.Table]]:
+        self.held.append(batch)
+        self.rows += batch.num_rows
+        while self.rows >= self.size:
+            table, at = pa.Table.from_batches(self.held), self.at
+            rest = table.slice(self.size)
+            self.held, self.rows, self.at = rest.to_batches(), rest.num_rows, at + self.size
+            yield at, table.slice(0, self.size)
+
+    def rest(self) -> Iterator[tuple[int, pa.Table]]:
+        held, at, rows = self.held, self.at, self.rows
+        self.held, self.at, self.rows = [], at + rows, 0
+        if rows:
+            yield at, pa.Table.from_batches(held)
 
 
 def _parts(sizes: list[int]) -> list[tuple[int, int, int]]:
@@ -373,53 +416,153 @@ def _parts(sizes: list[int]) -> list[tuple[int, int, int]]:
 
 
 def _write_parts(stage: _Spill, staging: Path, import_id: str, dropped: np.ndarray,
-                 retries: tuple[np.ndarray, np.ndarray]) -> None:
+                 retries: tuple[np.ndarray, np.ndarray], written: set[int]) -> None:
+    """Write from the spill every part not already `written`, in parallel."""
     with ThreadPoolExecutor(WRITERS) as pool:
-        for done in [pool.submit(_write_part, stage, staging, import_id, f"{import_id}_{k:04d}.parquet", part,
-                                 dropped, retries) for k, part in enumerate(_parts(stage.sizes))]:
+        for done in [pool.submit(_write_part, stage, _PartWriter(staging, _part_name(import_id, k), import_id,
+                                                                 dropped, retries), part)
+                     for k, part in enumerate(_parts(stage.sizes)) if k not in written]:
             done.result()
 
 
-def _write_part(stage: _Spill, staging: Path, import_id: str, name: str, part: tuple[int, int, int],
-                dropped: np.ndarray, retries: tuple[np.ndarray, np.ndarray]) -> None:
-    """Copy some chunks of the spill, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
+def _part_name(import_id: str, k: int) -> str:
+    return f"{import_id}_{k:04d}.parquet"
+
+
+def _write_part(stage: _Spill, writer: _PartWriter, part: tuple[int, int, int]) -> None:
+    first_chunk, end_chunk, first_row = part
+    batcher = _Batcher(WRITE_BATCH, first_row)
+    with writer:
+        for batch in stage.read(first_chunk, end_chunk):
+            for at, rows in batcher.push(batch):
+                writer.write(rows, at)
+        for at, rows in batcher.rest():
+            writer.write(rows, at)
+
+
+_NONE = np.empty(0, np.int64)
+
+
+class _PartWriter:
+    """One part's rows, in order, into one Parquet file per period (`period=YYYY-MM/<name>`).
 
     On the way: rows found to be duplicates are left out, every row gets the import id, and every consume/error
-    row its attempt number (1 unless the retry numbering gave a later one).
+    row its attempt number (1 unless the retry numbering gave a later one). Rows come as tables of WRITE_BATCH
+    rows (the last may be shorter), each written as it comes, so the bytes depend only on the rows.
     """
-    ids = pa.scalar(import_id, pa.string())
-    writers: dict[int, pq.ParquetWriter] = {}
-    positions, numbers = retries
-    try:
-        first_chunk, end_chunk, offset = part
-        for rows in _rebatched(stage.read(first_chunk, end_chunk), WRITE_BATCH):
-            lo, hi = offset, offset + rows.num_rows
-            offset = hi
-            rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
-            rows = rows.set_column(_IMPORT_ID, USAGE_SCHEMA.field(_IMPORT_ID), pa.repeat(ids, rows.num_rows))
-            gone = _between(dropped, lo, hi) - lo
-            if len(gone):
-                keep = np.ones(rows.num_rows, bool)
-                keep[gone] = False
-                rows = rows.filter(pa.array(keep))
-            if not rows.num_rows:
-                continue
-            when = rows.column("occurred_at")
-            month = pc.add(pc.multiply(pc.year(when), 100), pc.month(when))
-            bounds = pc.min_max(month)
-            keys = [bounds["min"].as_py()] if bounds["min"] == bounds["max"] else sorted(pc.unique(month).to_pylist())
-            for key in keys:
-                piece = rows if len(keys) == 1 else rows.filter(pc.equal(month, key))
-                writer = writers.get(key)
-                if writer is None:
-                    folder = staging / f"period={key // 100:04d}-{key % 100:02d}"
-                    folder.mkdir(parents=True, exist_ok=True)
-                    writer = writers[key] = pq.ParquetWriter(folder / name, USAGE_SCHEMA, compression="zstd",
-                                                             use_dictionary=_DICTIONARY)
-                writer.write_table(piece, row_group_size=ROW_GROUP)
-    finally:
-        for writer in writers.values():
+
+    def __init__(self, staging: Path, name: str, import_id: str, dropped: np.ndarray = _NONE,
+                 retries: tuple[np.ndarray, np.ndarray] = (_NONE, _NONE)) -> None:
+        self.staging, self.name, self.dropped, self.retries = staging, name, dropped, retries
+        self.ids = pa.scalar(import_id, pa.string())
+        self.writers: dict[int, pq.ParquetWriter] = {}
+
+    def __enter__(self) -> _PartWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for writer in self.writers.values():
             writer.close()
+
+    def write(self, rows: pa.Table, lo: int) -> None:
+        """One table of rows whose first row is at spill position `lo`."""
+        hi = lo + rows.num_rows
+        positions, numbers = self.retries
+        rows = _attempts(rows, _between(positions, lo, hi) - lo, _between_values(positions, numbers, lo, hi))
+        rows = rows.set_column(_IMPORT_ID, USAGE_SCHEMA.field(_IMPORT_ID), pa.repeat(self.ids, rows.num_rows))
+        gone = _between(self.dropped, lo, hi) - lo
+        if len(gone):
+            keep = np.ones(rows.num_rows, bool)
+            keep[gone] = False
+            rows = rows.filter(pa.array(keep))
+        if not rows.num_rows:
+            return
+        month = _months(rows.column("occurred_at"))
+        bounds = pc.min_max(month)
+        keys = [bounds["min"].as_py()] if bounds["min"] == bounds["max"] else sorted(pc.unique(month).to_pylist())
+        for key in keys:
+            piece = rows if len(keys) == 1 else rows.filter(pc.equal(month, key))
+            writer = self.writers.get(key)
+            if writer is None:
+                folder = self.staging / f"period={key // 100:04d}-{key % 100:02d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                writer = self.writers[key] = pq.ParquetWriter(folder / self.name, USAGE_SCHEMA, compression="zstd",
+                                                              use_dictionary=_DICTIONARY)
+            writer.write_table(piece, row_group_size=ROW_GROUP)
+
+
+class _Direct:
+    """Parts written to their period files while the file parses, as `_write_parts` would write them if no row
+    were dropped or renumbered.
+
+    Chunks are cut into parts by the rule of `_parts`, so part k here is part k there. A part is written directly
+    only if the import id is known when it starts (a file hashed before parsing: every file under
+    HASH_AHEAD_BYTES); the parts in `parts` were. Writers run on WRITERS threads, part k on thread k % WRITERS,
+    so each part's batches stay in order; at most SPILL_AHEAD tasks wait.
+    """
+
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.parts: set[int] = set()
+        self.part = -1
+        self.rows = 0
+        self.first = 0
+        self._current: tuple[_PartWriter, _Batcher] | None = None
+        self._pools: list[ThreadPoolExecutor] = []
+        self._pending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> _Direct:
+        self._pools = [ThreadPoolExecutor(1) for _ in range(WRITERS)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._close()
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            for pool in self._pools:
+                pool.shutdown(wait=True)
+
+    def add(self, table: pa.Table, import_id: str | None) -> None:
+        if self.part < 0 or self.rows >= PART_ROWS:
+            self._close()
+            self.part, self.first, self.rows = self.part + 1, self.first + self.rows, 0
+            if import_id is not None:
+                self.staging.mkdir(parents=True, exist_ok=True)
+                writer = _PartWriter(self.staging, _part_name(import_id, self.part), import_id)
+                self._current = (writer, _Batcher(WRITE_BATCH, self.first))
+                self.parts.add(self.part)
+        self.rows += table.num_rows
+        if self._current is not None:
+            self._submit(self._feed, *self._current, table)
+
+    @staticmethod
+    def _feed(writer: _PartWriter, batcher: _Batcher, table: pa.Table) -> None:
+        for batch in table.to_batches():
+            for at, rows in batcher.push(batch):
+                writer.write(rows, at)
+
+    @staticmethod
+    def _finish(writer: _PartWriter, batcher: _Batcher) -> None:
+        with writer:
+            for at, rows in batcher.rest():
+                writer.write(rows, at)
+
+    def _close(self) -> None:
+        if self._current is not None:
+            self._submit(self._finish, *self._current)
+            self._current = None
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self._pending.append(self._pools[self.part % WRITERS].submit(fn, *args))
+        if len(self._pending) > SPILL_AHEAD:
+            self._pending.popleft().result()
+
+
+def _months(when: pa.ChunkedArray) -> pa.ChunkedArray:
+    """YYYYMM of each time (UTC)."""
+    return pc.add(pc.multiply(pc.year(when), 100), pc.month(when))
 
 
 def _between(sorted_positions: np.ndarray, lo: int, hi: int) -> np.ndarray:
