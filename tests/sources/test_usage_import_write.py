@@ -219,9 +219,9 @@ def _direct_from(monkeypatch: pytest.MonkeyPatch, first: int | None) -> list[set
     seen: list[set[int]] = []
     write = usage._write
 
-    def recorded(ws: Workspace, import_id: str, stage: object, staging: Path, written: set[int]) -> object:
-        seen.append(set(written))
-        return write(ws, import_id, stage, staging, written)
+    def recorded(ws: Workspace, import_id: str, stage: object, staging: Path, direct: usage._Direct) -> object:
+        seen.append(set(direct.finish()))
+        return write(ws, import_id, stage, staging, direct)
 
     monkeypatch.setattr(usage._Direct, "add", gated)
     monkeypatch.setattr(usage, "_write", recorded)

@@ -136,29 +136,30 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
         # Once the import id is known (the file's hash), each new part is also written to its period files as
         # it parses: those files are final unless the set-based steps find a duplicate or a retry.
-        with stage as writer, ThreadPoolExecutor(1) as pool, direct:
-            pending: deque[Future[None]] = deque()
-            for chunk in adapter.parse(path, ctx):
-                records += chunk.records
-                errors.extend(chunk.errors)
-                if not checked and hashing.done():
-                    checked = True
-                    _check_prior(ws, hashing.result())
-                if chunk.table.num_rows:
-                    pending.append(pool.submit(writer.write_table, chunk.table))
-                    if len(pending) > SPILL_AHEAD:
-                        pending.popleft().result()
-                    direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
-                if progress:
-                    progress(chunk.records)
-            while pending:
-                pending.popleft().result()
-        sha = hashing.result()
-        if not checked:
-            _check_prior(ws, sha)
-        import_id = "imp-" + sha[:12]
-        with _bounded(con):
-            stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging, direct.parts)
+        with direct:
+            with stage as writer, ThreadPoolExecutor(1) as pool:
+                pending: deque[Future[None]] = deque()
+                for chunk in adapter.parse(path, ctx):
+                    records += chunk.records
+                    errors.extend(chunk.errors)
+                    if not checked and hashing.done():
+                        checked = True
+                        _check_prior(ws, hashing.result())
+                    if chunk.table.num_rows:
+                        pending.append(pool.submit(writer.write_table, chunk.table))
+                        if len(pending) > SPILL_AHEAD:
+                            pending.popleft().result()
+                        direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
+                    if progress:
+                        progress(chunk.records)
+                while pending:
+                    pending.popleft().result()
+            sha = hashing.result()
+            if not checked:
+                _check_prior(ws, sha)
+            import_id = "imp-" + sha[:12]
+            with _bounded(con):
+                stored, duplicates, periods, bounds = _write(ws, import_id, stage, staging, direct)
         review_lock.ensure_unlocked(ws, periods, f"usage import of {label}")  # parsed, not yet published
         with ws.transaction():
             con.execute(
@@ -261,15 +262,16 @@ class _Spill:
                 yield reader.get_batch(index)
 
 
-def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, written: set[int]
+def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, direct: _Direct
            ) -> tuple[int, int, list[str], tuple[Any, Any]]:
     """Dedupe against the file and the workspace, number retries, write Parquet by period.
 
     DuckDB reads the spill's facts file only for the set-based facts (repeats, workspace duplicates, retry chains),
     each answered as positions in the spill file; the rows themselves are copied once, in file order, by
     `_write_parts`. No sort: the period files keep the source's record order, which is as deterministic as a
-    sort and costs nothing. The parts in `written` were written while the file parsed: they stand when no row is
-    dropped or renumbered (the usual case), else every part is written again from the spill.
+    sort and costs nothing. The parts `direct` wrote while the file parsed (they may still be finishing while
+    DuckDB works here) stand when no row is dropped or renumbered (the usual case), else every part is written
+    again from the spill.
     """
     con = ws.con
     window = int(ws.settings.retry_window_s)
@@ -353,6 +355,7 @@ def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, written:
     if numbering:
         got_n = con.sql(numbering).to_arrow_table()
         retries = (got_n.column(0).to_numpy(), got_n.column(1).to_numpy())
+    written = direct.finish()
     if len(dropped) or len(retries[0]):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -517,12 +520,17 @@ class _Direct:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._close()
-            while self._pending:
-                self._pending.popleft().result()
+            self.finish()
         finally:
             for pool in self._pools:
                 pool.shutdown(wait=True)
+
+    def finish(self) -> set[int]:
+        """Wait for every part to be written and closed: the parts written."""
+        self._close()
+        while self._pending:
+            self._pending.popleft().result()
+        return self.parts
 
     def add(self, table: pa.Table, import_id: str | None) -> None:
         if self.part < 0 or self.rows >= PART_ROWS:
