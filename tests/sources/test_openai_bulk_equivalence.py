@@ -406,18 +406,76 @@ def test_time_texts_in_every_form(tmp_path: Path) -> None:
     assert rows[0].num_rows > 20
 
 
+def _neighbours(n: int) -> list[str]:
+    """Clean chat lines, all read in bulk: a line changed among them is judged on its own."""
+    return [json.dumps({"request_id": f"req-{i}", "timestamp": "2026-06-01T00:00:00Z",
+                        "metadata": {"cost_center": f"cc-{i % 3}"},
+                        "response": {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "gpt-4o",
+                                     "usage": {"prompt_tokens": 100 + i, "completion_tokens": 20}}})
+            for i in range(n)]
+
+
 @pytest.mark.parametrize("value", ["Inf", "-Inf", "-NaN", "[1, Inf]", "NaN", "Infinity", '"Info: -NaN"'])
 def test_nan_inf_spellings_take_the_row_path(tmp_path: Path, value: str) -> None:
     """pyarrow reads Inf and -NaN (also in a field it is not asked for) where json.loads refuses the line: the row
     path quarantines it, and so does the bulk path."""
-    lines = [json.dumps({"request_id": f"req-{i}", "timestamp": "2026-06-01T00:00:00Z",
-                         "metadata": {"cost_center": f"cc-{i % 3}"},
-                         "response": {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "gpt-4o",
-                                      "usage": {"prompt_tokens": 100 + i, "completion_tokens": 20}}})
-             for i in range(600)]
+    lines = _neighbours(600)
     lines[300] = lines[300][:-1] + ', "note": ' + value + "}"
     path = tmp_path / "log.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     bulk, rows = both(openai_jsonl, path, 100_000)
     assert_same(bulk, rows)
     assert (len(rows[1]) == 1) == (value not in ("NaN", "Infinity", '"Info: -NaN"'))
+
+
+@pytest.mark.parametrize("where", ["top", "metadata"])
+@pytest.mark.parametrize("members", [
+    '"Project": "p1", "note": -NaN',  # a key label_key() reads otherwise than spelled, and a spelling
+    '"X-Trace": "t", "note": -NaN',  # a marked key naming no label (its count agrees), and a spelling
+    '"labels": {"project": "lp"}, "note": [1, Inf]',  # a label holder the schema does not parse, and a spelling
+    '"api_\\u212aey_name": "k", "note": -Inf',  # an escape a label key could hide behind, and a spelling
+    '"total_tokens": null, "note": Inf',  # a token key present with null, and a spelling
+    '"project": "Inf", "env": "prod"',  # Inf in a string next to real labels: no spelling
+    '"project": "a, -NaN", "cost_center": "Info"',  # strings holding the spelling and the word
+    '"Cost-Center": "c1", "cost_CENTER": "c2"',  # one label's key in two case variants
+    '"COST center": "INF", "note": -nan',  # a key across case variants, the words in other cases
+    '"env": "prod", "note": NaN',  # a real label, and a spelling json.loads reads
+])
+def test_label_markers_and_spellings_on_one_line(tmp_path: Path, members: str, where: str) -> None:
+    """One regex scan finds both the lines with a label marker and those with a NaN/Infinity spelling, the exact
+    checks then run on the lines it matched: a line holding both, either, or their look-alikes in strings is read
+    as the row path reads it, its clean neighbours in bulk."""
+    lines = _neighbours(600)
+    if where == "top":
+        lines[300] = lines[300][:-1] + ", " + members + "}"
+    else:
+        lines[300] = lines[300].replace('"metadata": {', '"metadata": {' + members + ", ", 1)
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = both(openai_jsonl, path, 100_000)
+    assert_same(bulk, rows)
+    assert rows[0].num_rows >= 599
+
+
+def _spelled_line(i: int, rng: random.Random) -> str:
+    """A _label_line with a NaN/Infinity spelling, or a look-alike, added to one of its objects."""
+    line = _label_line(i, rng)
+    value = rng.choice(["Inf", "-Inf", "-NaN", "NaN", "Infinity", "[2, Inf]", "-nan", "INF", '"Inf"', '"x, -NaN"',
+                        '"Info"', "1"])
+    key = rng.choice(["note", "Note", "project", "ENV", "cost center"])
+    opening = rng.choice([o for o in ("{", '"metadata": {', '"labels": {', '"tags": {', '"usage": {', '"message": {')
+                          if o in line])
+    return line.replace(opening, f'{opening}"{key}": {value}, ', 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_label_keys_and_spellings_mixed_at_random(tmp_path: Path, seed: int) -> None:
+    """Label keys however spelled or placed, with NaN/Infinity spellings and look-alikes on a third of the lines
+    (with or without a label marker): the bulk rows and quarantine are the row path's."""
+    rng = random.Random(seed)
+    lines = [_spelled_line(i, rng) if rng.random() < 0.3 else _label_line(i, rng) for i in range(900)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    bulk, rows = _both(path, 97)
+    assert_same(bulk, rows)
+    assert rows[0].num_rows > 600 and len(rows[1]) > 50
