@@ -9,12 +9,12 @@ describe exactly: a token key present with `null` (the row path tells present fr
 does not spell, `error` objects, embeddings lists, values with whitespace at the edges.
 
 The pipeline: `line_blocks` cuts the file into blocks of whole lines in reused buffers (numpy finds the newlines);
-`Prepared` checks a block's UTF-8 (Arrow) and keys (RE2: label-like keys are counted only on the lines with a key
-label_key() could read otherwise than spelled) and parses the block's bytes as they are, on a worker thread one
-block ahead (first with the schema cut to the paths its sampled lines use, see openai_paths); `run_block` runs
-the block's SQL (generated for the columns the block has, constants folded in Python), the row path for the rest
-(put in place by slices, openai_merge), and `Numbering` gives occurrence numbers as base.Occurrences does, a block
-at a time."""
+`Prepared` checks a block's UTF-8 (Arrow), keys and NaN/Infinity spellings (one RE2 scan: label-like keys are
+counted only on the lines with a key label_key() could read otherwise than spelled) and parses the block's bytes
+as they are, on a worker thread one block ahead (first with the schema cut to the paths its sampled lines use, see
+openai_paths); `run_block` runs the block's SQL (generated for the columns the block has, constants folded in
+Python), the row path for the rest (put in place by slices, openai_merge), and `Numbering` gives occurrence numbers
+as base.Occurrences does, a block at a time."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ _LABEL_KEY = (r'(?i)"[-_. ]*(?:' + "|".join(sorted({"[-_. ]*".join(a.split("_"))
 # A key holding a capital, a space, `-`, `.` or KELVIN SIGN: the only keys label_key() reads as other than they are
 # spelled. A line without one (nor a suspect shape, nor a name the cut schema leaves out, nor a `labels`/`tags`
 # holder) names each label only by an exact alias, which the schema parses wherever the row path reads it; only
-# lines with one need their label-like keys counted (see Prepared).
+# lines with one need their label-like keys counted (see _text_checks).
 _MARKED_KEY = r'"[^"\\]*[A-Z .\-\x{212A}][^"\\]*"\s*:'
 # Python's str.isspace() characters: a value must not start or end with one (the row path strips them); RE2's \s
 # is [\t\n\f\r ] only, so \x0b is listed
@@ -692,19 +692,27 @@ def _utf8(block: Block) -> tuple[pa.Array, set[int]]:
     return texts.cast(pa.large_string()), slow
 
 
-def _label_counts(texts: pa.Array, guard: str | None) -> pa.Array:
-    """Per line: null where no key could be read as a label but by its exact alias (see _MARKED_KEY), else the
-    count of label keys (any spelling, any depth) + suspect shapes + names the cut schema does not parse; a line
-    with a count is vouched for only when it equals the label fields it parsed (see record_sql)."""
+def _text_checks(texts: pa.Array, guard: str | None) -> tuple[list[int], pa.Array]:
+    """The lines holding a NaN/Infinity spelling pyarrow reads and json.loads refuses (vector.NAN_INF: the row
+    path's to judge), and per line the label count: null where no key could be read as a label but by its exact
+    alias (see _MARKED_KEY), else the count of label keys (any spelling, any depth) + suspect shapes + names the cut
+    schema does not parse; a line with a count is vouched for only when it equals the label fields it parsed (see
+    record_sql). One regex scan of every line serves both (RE2 costs about the same per byte whatever the pattern):
+    the exact checks run only on the lines their union matched, the marker only on those with a spelling."""
     rest = f"|{guard}" if guard else ""
-    marked = pc.match_substring_regex(texts, f'{_MARKED_KEY}|{_SUSPECT}|"(?:labels|tags)"\\s*:{rest}')
-    at = pc.indices_nonzero(marked)
-    if not len(at):
-        return pa.nulls(len(texts), pa.int64())
-    counts = pc.count_substring_regex(texts.take(at), f"{_LABEL_KEY}|{_SUSPECT}{rest}").to_numpy()
-    values = np.zeros(len(texts), np.int64)
-    values[at.to_numpy()] = counts
-    return pa.array(values, mask=~marked.to_numpy(zero_copy_only=False))
+    marker = f'{_MARKED_KEY}|{_SUSPECT}|"(?:labels|tags)"\\s*:{rest}'
+    at = pc.indices_nonzero(pc.match_substring_regex(texts, f"{marker}|{vector.NAN_INF}")).to_numpy()
+    few = texts.take(at)
+    spelled = vector.nan_inf(few)
+    hit = np.empty(0, np.int64) if spelled is None else np.flatnonzero(spelled.to_numpy(zero_copy_only=False))
+    marked = np.ones(len(few), bool)  # the union matched the others: the marker did
+    marked[hit] = pc.match_substring_regex(few.take(hit), marker).to_numpy(zero_copy_only=False)
+    counted = few if marked.all() else few.filter(marked)  # no second copy where every line has a marker
+    counts = np.zeros(len(texts), np.int64)
+    counts[at[marked]] = pc.count_substring_regex(counted, f"{_LABEL_KEY}|{_SUSPECT}{rest}").to_numpy()
+    unmarked = np.ones(len(texts), bool)
+    unmarked[at[marked]] = False
+    return at[hit].tolist(), pa.array(counts, mask=unmarked)
 
 
 class Prepared:
@@ -718,17 +726,14 @@ class Prepared:
         self.block = block
         n = len(block)
         texts, slow = _utf8(block)
-        # pyarrow takes Inf and -NaN as numbers where json.loads refuses the line: the row path's to judge
-        spelled = vector.nan_inf(texts)
-        if spelled is not None:
-            slow.update(pc.indices_nonzero(spelled).to_pylist())
         names, paths = _sample(block)
         names &= _ALL_NAMES
         if "choices" in names:
             names.add("finish_reason")
         keep = frozenset(names)
         options, guard = _plan(keep)
-        counts = _label_counts(texts, guard)
+        spelled, counts = _text_checks(texts, guard)
+        slow.update(spelled)
         tables: list[pa.Table] = []
         done: list[int] | None = None
         if not slow and block.raw is not None:  # the block's bytes as they are: one parse, no copy
