@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -153,7 +154,8 @@ def narrowed(at: list[int], read: Callable[[list[int]], pa.Table | None], smalle
 
 def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
     """The table with its record numbers, cut into SCAN_BATCH-row record batches for a parallel DuckDB scan."""
-    return scan_batches(table.append_column(ROW_NUMBER, pa.array(range(first, first + table.num_rows), pa.int64())))
+    numbers = pa.array(np.arange(first, first + table.num_rows, dtype=np.int64))  # range() costs ~60 ns a row
+    return scan_batches(table.append_column(ROW_NUMBER, numbers))
 
 
 def scan_batches(table: pa.Table) -> pa.Table:
