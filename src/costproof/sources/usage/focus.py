@@ -194,9 +194,15 @@ def _chunk(con: Any, table: pa.Table, bound: dict[str, str], ctx: ParseContext) 
     tokens = pc.fill_null(pc.equal(got["kind"], "tokens"), False)
     meter = pc.if_else(usage, pc.if_else(tokens, got["hint"], got["kind"]), pa.scalar(None, pa.string()))
     whole, got["frac"], q_bad = _quantities(con, usage, pc.is_valid(meter), got["qty"], got["mult"])
-    raw = {key: table.column(name) if name in have else pa.nulls(table.num_rows, pa.string())
-           for key, name in (("raw_start", _START), ("raw_cost", "BilledCost"), ("raw_qty", qty_name),
-                             ("raw_unit", unit_name))}
+    raw = {
+        key: table.column(name) if name in have else pa.nulls(table.num_rows, pa.string())
+        for key, name in (
+            ("raw_start", _START),
+            ("raw_cost", "BilledCost"),
+            ("raw_qty", qty_name),
+            ("raw_unit", unit_name),
+        )
+    }
     flagged = one_array(_flagged(got, raw, usage, tokens, q_bad))
     field, reason = _row_errors(con, flagged, {ROW_NUMBER: table.column(ROW_NUMBER), **raw, **got})
     return finish(_usage_table(table, got, _meters(meter, whole), field, reason), ctx)
@@ -227,8 +233,7 @@ def _mapped(table: pa.Table, column: str | None, fn: Any, schema: pa.Schema) -> 
     if column is None:
         return {f.name: pa.nulls(table.num_rows, f.type) for f in schema}
     encoded = encode(table.column(column))
-    return picked(pa.Table.from_pylist([fn(v) for v in encoded.dictionary.to_pylist()], schema=schema),
-                   encoded.indices)
+    return picked(pa.Table.from_pylist([fn(v) for v in encoded.dictionary.to_pylist()], schema=schema), encoded.indices)
 
 
 def _sku_hints(table: pa.Table, parts: list[str]) -> dict[str, Any]:
@@ -314,8 +319,9 @@ def _fits(kind: pa.DataType) -> bool:
     return pa.types.is_decimal(kind) and kind.scale <= 12 and kind.precision - kind.scale <= 26
 
 
-def _per_row(con: Any, table: pa.Table, names: list[str], texts: dict[str, Any], jobs: dict[str, dict[str, str]]
-             ) -> dict[str, Any]:
+def _per_row(
+    con: Any, table: pa.Table, names: list[str], texts: dict[str, Any], jobs: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     """The record id (sha256 of DuckDB's text of every column) and the other columns' SQL, row by row."""
     parts, joined = _id_parts(table, names, texts)
     select = [f"left(sha256(concat_ws(chr(31), {', '.join(parts)})), 24) AS record_id"]
@@ -359,11 +365,15 @@ def _id_parts(table: pa.Table, names: list[str], texts: dict[str, Any]) -> tuple
 
 def _providers_and_labels(con: Any, table: pa.Table, have: set[str], got: dict[str, Any]) -> dict[str, Any]:
     """The provider and the label columns: the first non-null of their sources, as SQL coalesce took it."""
-    column = {name: table.column(name) for name in ("ServiceProviderName", "ProviderName", "PublisherName",
-                                                      "SubAccountName") if name in have}
+    column = {
+        name: table.column(name)
+        for name in ("ServiceProviderName", "ProviderName", "PublisherName", "SubAccountName")
+        if name in have
+    }
     n = table.num_rows
-    out = {"provider": coalesced(con, n, [column.get(p) for p in ("ServiceProviderName", "ProviderName",
-                                                                   "PublisherName")])}
+    out = {
+        "provider": coalesced(con, n, [column.get(p) for p in ("ServiceProviderName", "ProviderName", "PublisherName")])
+    }
     for label in LABEL_KEYS:
         parts = [got["tag." + label]]
         if "x." + label in got:
@@ -442,8 +452,9 @@ def _row_errors(con: Any, flagged: Any, columns: dict[str, Any]) -> tuple[Any, A
     )
 
 
-def _usage_table(table: pa.Table, got: dict[str, Any], meters: dict[str, pa.Array], field: Any, reason: Any
-                 ) -> pa.Table:
+def _usage_table(
+    table: pa.Table, got: dict[str, Any], meters: dict[str, pa.Array], field: Any, reason: Any
+) -> pa.Table:
     """The chunk's columns for `finish`: the usage schema's, the record numbers and the row errors."""
     n = table.num_rows
     rn = table.column(ROW_NUMBER)

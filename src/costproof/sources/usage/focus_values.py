@@ -86,8 +86,9 @@ def picked(results: pa.Table, index: pa.Array) -> dict[str, Any]:
     for field in results.schema:
         values = results.column(field.name)
         # a result no value has (labels a file never tags) needs no pick
-        out[field.name] = (pa.nulls(len(index), field.type) if values.null_count == len(values)
-                           else pc.take(values, index))
+        out[field.name] = (
+            pa.nulls(len(index), field.type) if values.null_count == len(values) else pc.take(values, index)
+        )
     return out
 
 
