@@ -51,6 +51,8 @@ _FACTS = ("record_id", "source_record", "occurred_at", "record_kind", "status_cl
 # columns with few distinct values are dictionary-encoded in the period files; ids and times would only waste the try
 _DICTIONARY = [n for n in USAGE_SCHEMA.names
                if n not in ("record_id", "request_id", "source_record", "occurred_at", "provider_reported_cost")]
+# min/max only where a reader filters (periods are cut by time): statistics on every column cost 15% of the write
+_STATISTICS = ["occurred_at", "source_record", "record_kind"]
 
 
 def expand(spec: str) -> list[Path]:
@@ -134,8 +136,9 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
         # back for the set-based steps under a memory limit that spills to disk.
         # The spill writes on a worker thread (pyarrow releases the GIL) while the next chunk parses; one
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
-        # Once the import id is known (the file's hash), each new part is also written to its period files as
-        # it parses: those files are final unless the set-based steps find a duplicate or a retry.
+        # Once the import id is known (the file's hash), each new part is written to its period files as it
+        # parses instead of to the spill (whose facts still note every row): those files are final unless the
+        # set-based steps find a duplicate or a retry.
         with direct:
             with stage as writer, ThreadPoolExecutor(1) as pool:
                 pending: deque[Future[None]] = deque()
@@ -146,10 +149,10 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
                         checked = True
                         _check_prior(ws, hashing.result())
                     if chunk.table.num_rows:
-                        pending.append(pool.submit(writer.write_table, chunk.table))
+                        written = direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
+                        pending.append(pool.submit(writer.write_table, chunk.table, not written))
                         if len(pending) > SPILL_AHEAD:
                             pending.popleft().result()
-                        direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
                     if progress:
                         progress(chunk.records)
                 while pending:
@@ -193,7 +196,8 @@ def _bounded(con: Any) -> Iterator[None]:
 
 class _Spill:
     """The parsed rows of one import, in file order: all columns in an Arrow IPC file (lz4) for the copy, and the
-    few columns the set-based steps need in a Parquet file for DuckDB.
+    few columns the set-based steps need in a Parquet file for DuckDB. Rows of parts written while parsing (see
+    `_Direct`) skip the IPC file; their facts are noted all the same.
 
     Arrow IPC because every row is written there once and read back once, and IPC has no encoding to do either
     way: the round trip costs about a fifth of Parquet's CPU. DuckDB reads Parquet itself (its scans of Arrow
@@ -225,9 +229,10 @@ class _Spill:
         self._writer.close()
         self._facts.close()
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, table: pa.Table, rows_too: bool = True) -> None:
+        """Note a chunk: its facts always, its rows unless `rows_too` is false (a part written while parsing)."""
         assert self._writer is not None and self._facts is not None
-        batches = table.to_batches()
+        batches = table.to_batches() if rows_too else []
         for batch in batches:
             self._writer.write_batch(batch)
         self._facts.write_table(table.select(list(_FACTS)))
@@ -238,7 +243,7 @@ class _Spill:
 
     def _summarize(self, table: pa.Table) -> None:
         when = table.column("occurred_at")
-        self.months.update(pc.unique(_months(when)).drop_null().to_pylist())
+        self.months.update(_months(when)[0])
         got = pc.min_max(when)
         low, high = got["min"].as_py(), got["max"].as_py()
         if low is not None:
@@ -271,7 +276,7 @@ def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, direct: 
     `_write_parts`. No sort: the period files keep the source's record order, which is as deterministic as a
     sort and costs nothing. The parts `direct` wrote while the file parsed (they may still be finishing while
     DuckDB works here) stand when no row is dropped or renumbered (the usual case), else every part is written
-    again from the spill.
+    again (those from the files they were written to).
     """
     con = ws.con
     window = int(ws.settings.retry_window_s)
@@ -356,11 +361,17 @@ def _write(ws: Workspace, import_id: str, stage: _Spill, staging: Path, direct: 
         got_n = con.sql(numbering).to_arrow_table()
         retries = (got_n.column(0).to_numpy(), got_n.column(1).to_numpy())
     written = direct.finish()
-    if len(dropped) or len(retries[0]):
-        shutil.rmtree(staging, ignore_errors=True)
+    if len(dropped) or len(retries[0]):  # the parts written while parsing are read back and written again
+        again = staging.with_name(staging.name + "-again")
+        if staging.exists():
+            staging.rename(again)
         staging.mkdir(parents=True)
-        written = set()
-    if stored:
+        try:
+            if stored:
+                _write_parts(stage, staging, import_id, dropped, retries, set(), (again, written))
+        finally:
+            shutil.rmtree(again, ignore_errors=True)
+    elif stored:
         _write_parts(stage, staging, import_id, dropped, retries, written)
     con.execute("DROP TABLE IF EXISTS repeats")
     return stored, total - stored, periods, bounds
@@ -419,24 +430,56 @@ def _parts(sizes: list[int]) -> list[tuple[int, int, int]]:
 
 
 def _write_parts(stage: _Spill, staging: Path, import_id: str, dropped: np.ndarray,
-                 retries: tuple[np.ndarray, np.ndarray], written: set[int]) -> None:
-    """Write from the spill every part not already `written`, in parallel."""
+                 retries: tuple[np.ndarray, np.ndarray], written: set[int],
+                 earlier: tuple[Path, set[int]] = (Path(), set())) -> None:
+    """Write every part not already `written`, in parallel: from the spill, or for the parts in `earlier` from
+    the files written while parsing (which the spill does not hold)."""
+    folder, direct = earlier
+    when = pq.read_table(stage.facts, columns=["occurred_at"]).column(0) if direct else None
     with ThreadPoolExecutor(WRITERS) as pool:
-        for done in [pool.submit(_write_part, stage, _PartWriter(staging, _part_name(import_id, k), import_id,
-                                                                 dropped, retries), part)
-                     for k, part in enumerate(_parts(stage.sizes)) if k not in written]:
+        jobs = []
+        for k, part in enumerate(_parts(stage.sizes)):
+            if k in written:
+                continue
+            name = _part_name(import_id, k)
+            first_chunk, end_chunk, first_row = part
+            rows = (_written_rows(folder, name, when.slice(first_row, sum(stage.sizes[first_chunk:end_chunk])))
+                    if k in direct and when is not None else None)
+            jobs.append(pool.submit(_write_part, stage, _PartWriter(staging, name, import_id, dropped, retries),
+                                    part, rows))
+        for done in jobs:
             done.result()
+
+
+def _written_rows(folder: Path, name: str, when: pa.ChunkedArray) -> Callable[[], Iterator[pa.RecordBatch]]:
+    """A part's rows read back from its period files (written while parsing), in spill order: rows of one month
+    keep their order in its file, so the months of the part's times (from the facts) say where each goes.
+    Parquet's bytes do not depend on how the rows are batched, so the part comes out as from the spill."""
+
+    def read() -> Iterator[pa.RecordBatch]:
+        tables = [pq.read_table(f) for f in sorted(folder.glob(f"period=*/{name}"))]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        _, month = _months(when)
+        if month is not None:
+            order = np.argsort(month.to_numpy(), kind="stable")  # file rows, month by month, as positions
+            back = np.empty(len(order), np.int64)
+            back[order] = np.arange(len(order))
+            table = table.take(back)
+        yield from table.to_batches()
+
+    return read
 
 
 def _part_name(import_id: str, k: int) -> str:
     return f"{import_id}_{k:04d}.parquet"
 
 
-def _write_part(stage: _Spill, writer: _PartWriter, part: tuple[int, int, int]) -> None:
+def _write_part(stage: _Spill, writer: _PartWriter, part: tuple[int, int, int],
+                rows: Callable[[], Iterator[pa.RecordBatch]] | None = None) -> None:
     first_chunk, end_chunk, first_row = part
     batcher = _Batcher(WRITE_BATCH, first_row)
     with writer:
-        for batch in stage.read(first_chunk, end_chunk):
+        for batch in stage.read(first_chunk, end_chunk) if rows is None else rows():
             for at, rows in batcher.push(batch):
                 writer.write(rows, at)
         for at, rows in batcher.rest():
@@ -480,9 +523,7 @@ class _PartWriter:
             rows = rows.filter(pa.array(keep))
         if not rows.num_rows:
             return
-        month = _months(rows.column("occurred_at"))
-        bounds = pc.min_max(month)
-        keys = [bounds["min"].as_py()] if bounds["min"] == bounds["max"] else sorted(pc.unique(month).to_pylist())
+        keys, month = _months(rows.column("occurred_at"))
         for key in keys:
             piece = rows if len(keys) == 1 else rows.filter(pc.equal(month, key))
             writer = self.writers.get(key)
@@ -490,7 +531,7 @@ class _PartWriter:
                 folder = self.staging / f"period={key // 100:04d}-{key % 100:02d}"
                 folder.mkdir(parents=True, exist_ok=True)
                 writer = self.writers[key] = pq.ParquetWriter(folder / self.name, USAGE_SCHEMA, compression="zstd",
-                                                              use_dictionary=_DICTIONARY)
+                                                              use_dictionary=_DICTIONARY, write_statistics=_STATISTICS)
             writer.write_table(piece, row_group_size=ROW_GROUP)
 
 
@@ -499,8 +540,8 @@ class _Direct:
     were dropped or renumbered.
 
     Chunks are cut into parts by the rule of `_parts`, so part k here is part k there. A part is written directly
-    only if the import id is known when it starts (a file hashed before parsing: every file under
-    HASH_AHEAD_BYTES); the parts in `parts` were. Writers run on WRITERS threads, part k on thread k % WRITERS,
+    only if the import id is known when it starts (a file hashed before parsing, every file under
+    HASH_AHEAD_BYTES, or a big one once its hash is done); the parts in `parts` were. Writers run on WRITERS threads, part k on thread k % WRITERS,
     so each part's batches stay in order; at most SPILL_AHEAD tasks wait.
     """
 
@@ -532,7 +573,8 @@ class _Direct:
             self._pending.popleft().result()
         return self.parts
 
-    def add(self, table: pa.Table, import_id: str | None) -> None:
+    def add(self, table: pa.Table, import_id: str | None) -> bool:
+        """Take a chunk: whether its part is written here (else it is written from the spill)."""
         if self.part < 0 or self.rows >= PART_ROWS:
             self._close()
             self.part, self.first, self.rows = self.part + 1, self.first + self.rows, 0
@@ -542,8 +584,10 @@ class _Direct:
                 self._current = (writer, _Batcher(WRITE_BATCH, self.first))
                 self.parts.add(self.part)
         self.rows += table.num_rows
-        if self._current is not None:
-            self._submit(self._feed, *self._current, table)
+        if self._current is None:
+            return False
+        self._submit(self._feed, *self._current, table)
+        return True
 
     @staticmethod
     def _feed(writer: _PartWriter, batcher: _Batcher, table: pa.Table) -> None:
@@ -568,9 +612,20 @@ class _Direct:
             self._pending.popleft().result()
 
 
-def _months(when: pa.ChunkedArray) -> pa.ChunkedArray:
-    """YYYYMM of each time (UTC)."""
-    return pc.add(pc.multiply(pc.year(when), 100), pc.month(when))
+def _months(when: pa.ChunkedArray) -> tuple[list[int], pa.ChunkedArray | None]:
+    """The months (YYYYMM, UTC) the times fall in, sorted, and each time's month when there are several.
+
+    Rows mostly come a month at a time, so the first and last time usually settle it without a pass over every
+    row; the month of a time is read without its time zone (UTC already), at half the cost."""
+    bounds = pc.min_max(when)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None:
+        return [], None
+    if (low.year, low.month) == (high.year, high.month):
+        return [low.year * 100 + low.month], None
+    plain = when.cast(pa.timestamp("us"))
+    month = pc.add(pc.multiply(pc.year(plain), 100), pc.month(plain))
+    return sorted(pc.unique(month).drop_null().to_pylist()), month
 
 
 def _between(sorted_positions: np.ndarray, lo: int, hi: int) -> np.ndarray:
