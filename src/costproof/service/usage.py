@@ -221,7 +221,7 @@ class _Spill:
     def __enter__(self) -> _Spill:
         self._writer = ipc.new_file(str(self.path), USAGE_SCHEMA, options=ipc.IpcWriteOptions(compression="lz4"))
         self._facts = pq.ParquetWriter(self.facts, pa.schema([USAGE_SCHEMA.field(n) for n in _FACTS]),
-                                       compression="lz4", use_dictionary=False)
+                                       compression="lz4", use_dictionary=False, write_statistics=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -541,8 +541,8 @@ class _Direct:
 
     Chunks are cut into parts by the rule of `_parts`, so part k here is part k there. A part is written directly
     only if the import id is known when it starts (a file hashed before parsing, every file under
-    HASH_AHEAD_BYTES, or a big one once its hash is done); the parts in `parts` were. Writers run on WRITERS threads, part k on thread k % WRITERS,
-    so each part's batches stay in order; at most SPILL_AHEAD tasks wait.
+    HASH_AHEAD_BYTES, or a big one once its hash is done); the parts in `parts` were. Writers run on WRITERS
+    threads, part k on thread k % WRITERS, so each part's batches stay in order; at most SPILL_AHEAD tasks wait.
     """
 
     def __init__(self, staging: Path) -> None:

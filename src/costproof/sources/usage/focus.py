@@ -43,6 +43,7 @@ from costproof.sources.usage.vector import (
     finish,
     is_parquet,
     quote,
+    read_ahead,
     time_map,
     with_row_numbers,
 )
@@ -168,12 +169,20 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[UsageChunk]:
         raise InputError(f"not a FOCUS file: no column(s) {', '.join(missing)}", file=ctx.file_label, record=1)
     con = connect()
     bound: dict[str, str] = {}
-    for first, table in batches(path, ctx):
+    # the next chunk is read and put through the Python maps on a worker thread while DuckDB hashes this one
+    for table, got in read_ahead(_read(path, ctx)):
         bound = bound or bound_names(con, table.schema.names)
-        yield _chunk(con, with_row_numbers(table, first), bound, ctx)
+        yield _chunk(con, table, got, bound, ctx)
 
 
-def _chunk(con: Any, table: pa.Table, bound: dict[str, str], ctx: ParseContext) -> UsageChunk:
+def _read(path: Path, ctx: ParseContext) -> Iterator[tuple[pa.Table, dict]]:
+    """The file's chunks, numbered, with the per-row results of the Python maps (which need no connection)."""
+    for first, table in batches(path, ctx):
+        have = set(table.schema.names)
+        yield with_row_numbers(table, first), _looked_up(table, have, _first(have, "ConsumedUnit", "UsageUnit"), ctx)
+
+
+def _chunk(con: Any, table: pa.Table, got: dict, bound: dict[str, str], ctx: ParseContext) -> UsageChunk:
     """One chunk of usage rows; per row, DuckDB computes only the record id.
 
     The other values repeat: each is a function of one column (currency, category, cost, quantity, x_ labels),
@@ -185,7 +194,6 @@ def _chunk(con: Any, table: pa.Table, bound: dict[str, str], ctx: ParseContext) 
     have = set(names)
     unit_name = _first(have, "ConsumedUnit", "UsageUnit")
     qty_name = _first(have, "ConsumedQuantity", "UsageQuantity")
-    got = _looked_up(table, have, unit_name, ctx)
     if any(bound[n] != n for n in names):  # the Python maps read each column, SQL read the bound one
         table = pa.table({**{n: table.column(bound[n]) for n in names}, ROW_NUMBER: table.column(ROW_NUMBER)})
     got.update(_column_values(con, table, names, qty_name))

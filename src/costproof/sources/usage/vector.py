@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,17 @@ def narrowed(at: list[int], read: Callable[[list[int]], pa.Table | None], smalle
         done += d
         failed += f
     return tables, done, failed
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """The items, each produced on a worker thread while the consumer works on the one before it (pyarrow's
+    readers and compute release the GIL, so the two overlap)."""
+    end = object()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(next, items, end)
+        while (item := future.result()) is not end:
+            future = pool.submit(next, items, end)
+            yield item
 
 
 def with_row_numbers(table: pa.Table, first: int) -> pa.Table:
