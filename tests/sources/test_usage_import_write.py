@@ -255,19 +255,21 @@ def test_parts_written_while_parsing_are_the_bytes_the_spill_gives(
 def test_direct_parts_are_written_again_when_a_retry_renumbers_rows(
     tmp_path: Path, small: None, monkeypatch: pytest.MonkeyPatch, first: int
 ) -> None:
-    # every 7th row is a 503 retried 5 s later; rows hop between three months, so the parts written while parsing
-    # are read back from three files each and put back in order
-    source = _file(tmp_path / "u.csv", range(300))
+    # clean rows, then from row 250 on every 7th row is a 503 retried 5 s later. Rows hop between three months,
+    # so the parts written while parsing are read back from three files each and put back in order. The part
+    # that starts with the chunk holding the first failure (rows 240-259) and every later one are spilled.
+    source = tmp_path / "u.csv"
+    source.write_text(HEADER + "".join(_clean_line(i) if i < 250 else _line(i) for i in range(320)), "utf-8")
     with monkeypatch.context() as patch:
         _direct_from(patch, None)
         _import(tmp_path / "spill", source)
     direct = _direct_from(monkeypatch, first)
     _import(tmp_path / "direct", source)
-    assert len(direct[0]) >= 3 and min(direct[0]) == first
+    assert direct == [set(range(first, 4))]  # parts 0-3 hold rows 0-239; part 4 starts at row 240
     assert _digests(tmp_path / "direct") == _digests(tmp_path / "spill")
     files = sorted(map(str, (tmp_path / "direct").rglob("*.parquet")))
     retried = duckdb.sql(f"SELECT count(*) FROM read_parquet({files}) WHERE is_retry").fetchall()[0][0]
-    assert retried == len([i for i in range(300) if i % 7 == 3])
+    assert retried == len([i for i in range(251, 320) if i % 7 == 3])
 
 
 def test_direct_parts_are_written_again_when_rows_are_duplicates(

@@ -131,6 +131,7 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
     con = ws.con
     errors: list[Any] = []
     records = 0
+    failing = False
     try:
         # Parsed chunks are spilled to one file as they come (memory stays at one chunk); DuckDB then reads it
         # back for the set-based steps under a memory limit that spills to disk.
@@ -138,7 +139,7 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
         # thread keeps the chunks in order, and at most SPILL_AHEAD chunks wait for it.
         # Once the import id is known (the file's hash), each new part is written to its period files as it
         # parses instead of to the spill (whose facts still note every row): those files are final unless the
-        # set-based steps find a duplicate or a retry.
+        # set-based steps find a duplicate or a retry. Parts that start after a failed attempt are spilled.
         with direct:
             with stage as writer, ThreadPoolExecutor(1) as pool:
                 pending: deque[Future[None]] = deque()
@@ -149,7 +150,10 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
                         checked = True
                         _check_prior(ws, hashing.result())
                     if chunk.table.num_rows:
-                        written = direct.add(chunk.table, "imp-" + hashing.result()[:12] if checked else None)
+                        # after a failed attempt a retry is likely, and retries mean writing the parts again
+                        failing = failing or _failed(chunk.table) > 0
+                        final = checked and not failing
+                        written = direct.add(chunk.table, "imp-" + hashing.result()[:12] if final else None)
                         pending.append(pool.submit(writer.write_table, chunk.table, not written))
                         if len(pending) > SPILL_AHEAD:
                             pending.popleft().result()
@@ -249,10 +253,7 @@ class _Spill:
         if low is not None:
             first, last = self.bounds
             self.bounds = (low if first is None else min(first, low), high if last is None else max(last, high))
-        kind = table.column("record_kind")
-        failed = pc.or_kleene(pc.equal(kind, "error"), pc.and_kleene(
-            pc.equal(kind, "consume"), pc.is_in(table.column("status_class"), value_set=_FAILED)))
-        self.failed += pc.sum(pc.cast(pc.fill_null(failed, False), pa.int64())).as_py() or 0
+        self.failed += _failed(table)
 
     def periods(self) -> list[str]:
         return [f"{m // 100:04d}-{m % 100:02d}" for m in sorted(self.months)]
@@ -452,22 +453,44 @@ def _write_parts(stage: _Spill, staging: Path, import_id: str, dropped: np.ndarr
 
 
 def _written_rows(folder: Path, name: str, when: pa.ChunkedArray) -> Callable[[], Iterator[pa.RecordBatch]]:
-    """A part's rows read back from its period files (written while parsing), in spill order: rows of one month
-    keep their order in its file, so the months of the part's times (from the facts) say where each goes.
-    Parquet's bytes do not depend on how the rows are batched, so the part comes out as from the spill."""
+    """A part's rows read back from its period files (written while parsing), in spill order, WRITE_BATCH rows at
+    a time: rows of one month keep their order in its file, so the months of the part's times (from the facts) say
+    how many rows each file gives to a batch and where each goes. Parquet's bytes do not depend on how the rows are
+    batched, so the part comes out as from the spill."""
 
     def read() -> Iterator[pa.RecordBatch]:
-        tables = [pq.read_table(f) for f in sorted(folder.glob(f"period=*/{name}"))]
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        _, month = _months(when)
-        if month is not None:
-            order = np.argsort(month.to_numpy(), kind="stable")  # file rows, month by month, as positions
+        files = sorted(folder.glob(f"period=*/{name}"))  # in month order, as the keys
+        streams = [_Rows(pq.ParquetFile(f).iter_batches(batch_size=WRITE_BATCH)) for f in files]
+        keys, month = _months(when)
+        if month is None:
+            yield from streams[0].batches
+            return
+        labels = month.to_numpy()
+        for lo in range(0, len(labels), WRITE_BATCH):
+            window = labels[lo:lo + WRITE_BATCH]
+            table = pa.concat_tables([s.take(int(np.count_nonzero(window == key))) for s, key in zip(
+                streams, keys, strict=True)])
+            order = np.argsort(window, kind="stable")  # the table's rows, month by month, as window positions
             back = np.empty(len(order), np.int64)
             back[order] = np.arange(len(order))
-            table = table.take(back)
-        yield from table.to_batches()
+            yield from table.take(back).to_batches()
 
     return read
+
+
+class _Rows:
+    """Rows taken from a stream of record batches, any number at a time, in order."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self.batches = batches
+        self.held: pa.Table | None = None
+
+    def take(self, n: int) -> pa.Table:
+        while self.held is None or self.held.num_rows < n:
+            more = pa.Table.from_batches([next(self.batches)])
+            self.held = more if self.held is None else pa.concat_tables([self.held, more])
+        got, self.held = self.held.slice(0, n), self.held.slice(n)
+        return got
 
 
 def _part_name(import_id: str, k: int) -> str:
@@ -610,6 +633,14 @@ class _Direct:
         self._pending.append(self._pools[self.part % WRITERS].submit(fn, *args))
         if len(self._pending) > SPILL_AHEAD:
             self._pending.popleft().result()
+
+
+def _failed(table: pa.Table) -> int:
+    """How many rows are failed attempts (what a retry chain starts from)."""
+    kind = table.column("record_kind")
+    failed = pc.or_kleene(pc.equal(kind, "error"), pc.and_kleene(
+        pc.equal(kind, "consume"), pc.is_in(table.column("status_class"), value_set=_FAILED)))
+    return pc.sum(pc.cast(pc.fill_null(failed, False), pa.int64())).as_py() or 0
 
 
 def _months(when: pa.ChunkedArray) -> tuple[list[int], pa.ChunkedArray | None]:
