@@ -82,7 +82,7 @@ def test_rows_a_join_reordered_are_put_back_in_record_order() -> None:
 
 
 def _batched(batches: list[pa.RecordBatch], size: int, at: int = 0) -> list[tuple[int, pa.Table]]:
-    from costproof.service.usage import _Batcher
+    from costproof.service.usage_parts import _Batcher
 
     batcher = _Batcher(size, at)
     got = [out for batch in batches for out in batcher.push(batch)]
@@ -101,10 +101,10 @@ def test_batcher_keeps_every_row_in_order_in_tables_of_the_given_size() -> None:
 
 
 def test_parts_cut_the_chunks_into_runs_of_at_least_part_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    from costproof.service import usage
+    from costproof.service import usage_parts
 
-    monkeypatch.setattr(usage, "PART_ROWS", 10)
+    monkeypatch.setattr(usage_parts, "PART_ROWS", 10)
     # (first chunk, end chunk, first row): a part closes once it holds PART_ROWS rows
-    assert usage._parts([4, 4, 4, 9, 1, 3]) == [(0, 3, 0), (3, 5, 12), (5, 6, 22)]
-    assert usage._parts([30]) == [(0, 1, 0)]
-    assert usage._parts([]) == []
+    assert usage_parts._parts([4, 4, 4, 9, 1, 3]) == [(0, 3, 0), (3, 5, 12), (5, 6, 22)]
+    assert usage_parts._parts([30]) == [(0, 1, 0)]
+    assert usage_parts._parts([]) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from costproof.service import usage
+from costproof.service import usage, usage_parts
 from costproof.sources.usage.base import ParseContext
 from costproof.workspace import Workspace
 
@@ -51,16 +51,16 @@ def _rows(root: Path) -> list[tuple]:
 def small(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny chunks, parts and batches, so one import exercises every boundary."""
     monkeypatch.setattr(usage, "ParseContext", functools.partial(ParseContext, chunk_rows=20))
-    monkeypatch.setattr(usage, "PART_ROWS", 45)
-    monkeypatch.setattr(usage, "WRITE_BATCH", 7)
+    monkeypatch.setattr(usage_parts, "PART_ROWS", 45)
+    monkeypatch.setattr(usage_parts, "WRITE_BATCH", 7)
 
 
 def test_part_and_batch_sizes_do_not_change_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = _file(tmp_path / "u.csv", range(300))
     _import(tmp_path / "big", source)
     monkeypatch.setattr(usage, "ParseContext", functools.partial(ParseContext, chunk_rows=20))
-    monkeypatch.setattr(usage, "PART_ROWS", 45)
-    monkeypatch.setattr(usage, "WRITE_BATCH", 7)
+    monkeypatch.setattr(usage_parts, "PART_ROWS", 45)
+    monkeypatch.setattr(usage_parts, "WRITE_BATCH", 7)
     _import(tmp_path / "small", source)
     assert _rows(tmp_path / "big") == _rows(tmp_path / "small")
     parts = sorted((tmp_path / "small" / "usage").glob("period=*/*.parquet"))
@@ -209,26 +209,27 @@ def _digests(root: Path) -> dict[str, str]:
 def _direct_from(monkeypatch: pytest.MonkeyPatch, first: int | None) -> list[set[int]]:
     """Let the import id reach the direct writer only from part `first` on (None: never); returns, per import,
     the parts `_write` was told were written while parsing."""
-    add = usage._Direct.add
+    add = usage_parts.Direct.add
 
-    def gated(self: usage._Direct, table: object, import_id: str | None) -> bool:
-        starting = self.part < 0 or self.rows >= usage.PART_ROWS
+    def gated(self: usage_parts.Direct, table: object, import_id: str | None) -> bool:
+        starting = self.part < 0 or self.rows >= usage_parts.PART_ROWS
         part = self.part + 1 if starting else self.part
         return add(self, table, import_id if first is not None and part >= first else None)
 
     seen: list[set[int]] = []
     write = usage._write
 
-    def recorded(ws: Workspace, import_id: str, stage: usage._Spill, staging: Path, direct: usage._Direct) -> object:
+    def recorded(ws: Workspace, import_id: str, stage: usage_parts.Spill, staging: Path,
+                 direct: usage_parts.Direct) -> object:
         parts = set(direct.finish())
         seen.append(parts)
         # the spill holds the rows of the other parts only (and the facts of all)
-        for k, (first_chunk, end_chunk, _) in enumerate(usage._parts(stage.sizes)):
+        for k, (first_chunk, end_chunk, _) in enumerate(usage_parts._parts(stage.sizes)):
             spilled = stage.batches[first_chunk:end_chunk]
             assert (all(n == 0 for n in spilled) if k in parts else all(n > 0 for n in spilled)), (k, spilled)
         return write(ws, import_id, stage, staging, direct)
 
-    monkeypatch.setattr(usage._Direct, "add", gated)
+    monkeypatch.setattr(usage_parts.Direct, "add", gated)
     monkeypatch.setattr(usage, "_write", recorded)
     return seen
 
@@ -245,7 +246,7 @@ def test_parts_written_while_parsing_are_the_bytes_the_spill_gives(
     direct = _direct_from(monkeypatch, first)
     _import(tmp_path / "direct", path)
     assert spilled == [set()]
-    parts = len(usage._parts([20] * 15))  # 300 rows in chunks of 20, parts of at least 45 rows
+    parts = len(usage_parts._parts([20] * 15))  # 300 rows in chunks of 20, parts of at least 45 rows
     assert direct == [set(range(first, parts))] and parts > 3
     assert _digests(tmp_path / "direct") == _digests(tmp_path / "spill")
     assert len(_digests(tmp_path / "direct")) > 6
