@@ -94,6 +94,9 @@ def test_typed_parquet_with_timestamps_and_decimals(tmp_path: Path) -> None:
         (5, "-1", "ConsumedQuantity", "negative"),
         (5, "abc", "ConsumedQuantity", "not a number"),
         (5, "0.0000005", "ConsumedQuantity", "whole number"),
+        (5, "10000000000000", "ConsumedQuantity", "after the unit scale"),  # 1e13 x 1M tokens: past BIGINT
+        (5, "1000000000", "ConsumedQuantity", "after the unit scale"),  # 1e15 tokens once scaled
+        (6, "1000000000000 Tokens", "ConsumedUnit", "implausible unit scale"),
         (6, "Gallons", "ConsumedUnit", "unknown unit"),
         (6, "NULL", "ConsumedUnit", "no unit"),
         (10, "{not json", "Tags", "JSON"),

@@ -57,6 +57,8 @@ _UNIT = re.compile(
     r"(?P<what>tokens?|requests?|calls?|api calls?|images?|seconds?|executions?)\s*$",
     re.IGNORECASE,
 )
+# a unit of more than a billion (quantity x scale must fit the 38-digit decimal it is computed in)
+_MAX_SCALE = 1_000_000_000
 _SCALES = {"k": 1000, "thousand": 1000, "m": 1_000_000, "million": 1_000_000}
 _WHAT = {
     "token": "tokens",
@@ -93,8 +95,9 @@ _CATEGORY = "lower(trim(CAST({v} AS VARCHAR)))"
 _KIND_CASE = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in KINDS.items())
 _QUANTITY_SQL = f"""
 WITH x AS (SELECT {ROW_NUMBER}, q, metered, CASE WHEN q IS NOT NULL AND q < 1e15 THEN q * m END AS __q FROM v)
-SELECT {ROW_NUMBER}, CASE WHEN metered THEN CAST(__q AS BIGINT) END AS whole,
-  __q IS NOT NULL AND __q <> floor(__q) AS frac, q IS NULL OR q < 0 OR q >= 1e15 AS q_bad
+SELECT {ROW_NUMBER}, CASE WHEN metered AND __q < 1e15 THEN CAST(__q AS BIGINT) END AS whole,
+  __q IS NOT NULL AND __q <> floor(__q) AS frac, coalesce(__q >= 1e15, false) AS big,
+  q IS NULL OR q < 0 OR q >= 1e15 AS q_bad
 FROM x
 """
 # the row checks, first failing one named; `_flagged` finds the rows to run them on
@@ -114,6 +117,7 @@ SELECT {ROW_NUMBER},
     WHEN category = 'usage' AND raw_qty IS NOT NULL AND raw_unit IS NULL THEN 'ConsumedUnit'
     WHEN category = 'usage' AND u_err IS NOT NULL THEN 'ConsumedUnit'
     WHEN category = 'usage' AND raw_qty IS NOT NULL AND kind = 'tokens' AND hint IS NULL THEN 'SkuId'
+    WHEN big THEN 'ConsumedQuantity'
     WHEN frac THEN 'ConsumedQuantity'
   END AS {ERR_FIELD},
   CASE
@@ -133,6 +137,7 @@ SELECT {ROW_NUMBER},
     WHEN category = 'usage' AND u_err IS NOT NULL THEN u_err
     WHEN category = 'usage' AND raw_qty IS NOT NULL AND kind = 'tokens' AND hint IS NULL
       THEN 'cannot tell input from output tokens (SkuMeter, SkuId, ChargeDescription, Tags say neither)'
+    WHEN big THEN 'implausibly large quantity after the unit scale'
     WHEN frac THEN 'not a whole number of ' || kind || ' after the unit scale'
   END AS {ERR_REASON}
 FROM v
@@ -201,7 +206,7 @@ def _chunk(con: Any, table: pa.Table, got: dict, bound: dict[str, str], ctx: Par
     usage = one_array(pc.fill_null(pc.equal(got["category"], "usage"), False))
     tokens = pc.fill_null(pc.equal(got["kind"], "tokens"), False)
     meter = pc.if_else(usage, pc.if_else(tokens, got["hint"], got["kind"]), pa.scalar(None, pa.string()))
-    whole, got["frac"], q_bad = _quantities(con, usage, pc.is_valid(meter), got["qty"], got["mult"])
+    whole, got["frac"], got["big"], q_bad = _quantities(con, usage, pc.is_valid(meter), got["qty"], got["mult"])
     raw = {
         key: table.column(name) if name in have else pa.nulls(table.num_rows, pa.string())
         for key, name in (
@@ -392,9 +397,10 @@ def _providers_and_labels(con: Any, table: pa.Table, have: set[str], got: dict[s
     return out
 
 
-def _quantities(con: Any, usage: Any, metered: Any, qty: Any, mult: Any) -> tuple[Any, Any, Any]:
-    """Per row: the meter quantity (quantity x unit scale) as an integer, whether it is fractional, whether the
-    quantity is missing, negative or too large; for usage rows (the checks and meters look at no other).
+def _quantities(con: Any, usage: Any, metered: Any, qty: Any, mult: Any) -> tuple[Any, Any, Any, Any]:
+    """Per row: the meter quantity (quantity x unit scale) as an integer, whether it is fractional, whether it is
+    too large (a quarantined row, not an integer cast that fails the import), whether the quantity is missing,
+    negative or too large; for usage rows (the checks and meters look at no other).
 
     The SQL of the per-row query before, once per distinct (quantity, scale, metered) of the usage rows; the
     integer cast, which fails past BIGINT, runs where a meter takes it, as it did.
@@ -403,7 +409,7 @@ def _quantities(con: Any, usage: Any, metered: Any, qty: Any, mult: Any) -> tupl
     none, no = pa.nulls(n, pa.int64()), pa.array(np.zeros(n, dtype=bool))
     every = pc.all(usage).as_py()
     if not every and not pc.any(usage).as_py():
-        return none, no, no
+        return none, no, no, no
     inputs = {"q": qty, "m": mult, "metered": metered}
     distinct, index = distinct_rows({k: v if every else v.filter(usage) for k, v in inputs.items()})
     result = query(con, distinct, _QUANTITY_SQL)
@@ -412,7 +418,7 @@ def _quantities(con: Any, usage: Any, metered: Any, qty: Any, mult: Any) -> tupl
         values = pc.take(result[name], index)
         return values if every else pc.replace_with_mask(base, usage, values.combine_chunks())
 
-    return back("whole", none), back("frac", no), back("q_bad", no)
+    return back("whole", none), back("frac", no), back("big", no), back("q_bad", no)
 
 
 def _meters(meter: Any, whole: Any) -> dict[str, pa.Array]:
@@ -437,6 +443,7 @@ def _flagged(got: dict[str, Any], raw: dict[str, Any], usage: Any, tokens: Any, 
         pc.is_null(got["currency"]), pc.is_null(got["category"]), *blank, pc.is_valid(got["tag_err"]),
         pc.and_(usage, pc.is_valid(got["u_err"])),
         pc.and_(usage, pc.and_(pc.is_valid(raw["raw_qty"]), qty_checks)),
+        got["big"],
         got["frac"],
     ]  # fmt: skip
     flagged = checks[0]
@@ -452,7 +459,7 @@ def _row_errors(con: Any, flagged: Any, columns: dict[str, Any]) -> tuple[Any, A
     if not pc.any(flagged).as_py():
         return field, reason
     names = (ROW_NUMBER, "raw_start", "t", "t_err", "raw_cost", "cost", "currency", "category", "tag_err", "raw_qty",
-             "qty", "raw_unit", "kind", "u_err", "hint", "frac")  # fmt: skip
+             "qty", "raw_unit", "kind", "u_err", "hint", "big", "frac")  # fmt: skip
     result = query(con, pa.table({name: columns[name].filter(flagged) for name in names}), _CHECKS)
     return (
         pc.replace_with_mask(field, flagged, result[ERR_FIELD].combine_chunks()),
@@ -489,7 +496,10 @@ def _unit(value: Any) -> dict[str, Any]:
     number = int(match.group("n").replace(",", "").replace("_", "").split(".")[0]) if match.group("n") else 1
     scale = _SCALES.get((match.group("scale") or "").lower(), 1)
     what = match.group("what").lower().rstrip("s")
-    return {"kind": _WHAT[what], "mult": max(number, 1) * scale, "u_err": None}
+    mult = max(number, 1) * scale
+    if mult > _MAX_SCALE:
+        return {"kind": None, "mult": None, "u_err": f"implausible unit scale {text[:30]!r}"}
+    return {"kind": _WHAT[what], "mult": mult, "u_err": None}
 
 
 def _sku(value: Any, parts: list[str]) -> dict[str, Any]:
