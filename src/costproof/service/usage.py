@@ -129,10 +129,11 @@ def _import(ws: Workspace, path: Path, fmt: str | None, now: datetime, progress:
                         _check_prior(ws, hashing.result())
                     if chunk.table.num_rows:
                         # after a failed attempt a retry is likely, and retries mean writing the parts again
-                        failing = failing or failed_attempts(chunk.table) > 0
+                        failed = failed_attempts(chunk.table)
+                        failing = failing or failed > 0
                         final = checked and not failing
                         written = direct.add(chunk.table, "imp-" + hashing.result()[:12] if final else None)
-                        pending.append(pool.submit(writer.write_table, chunk.table, not written))
+                        pending.append(pool.submit(writer.write_table, chunk.table, not written, failed))
                         if len(pending) > SPILL_AHEAD:
                             pending.popleft().result()
                     if progress:

@@ -76,8 +76,9 @@ class Spill:
         self._writer.close()
         self._facts.close()
 
-    def write_table(self, table: pa.Table, rows_too: bool = True) -> None:
-        """Note a chunk: its facts always, its rows unless `rows_too` is false (a part written while parsing)."""
+    def write_table(self, table: pa.Table, rows_too: bool, failed: int) -> None:
+        """Note a chunk: its facts and its count of failed attempts (`failed_attempts`, which the import needs
+        as the chunk comes) always, its rows unless `rows_too` is false (a part written while parsing)."""
         assert self._writer is not None and self._facts is not None
         batches = table.to_batches() if rows_too else []
         for batch in batches:
@@ -86,6 +87,7 @@ class Spill:
         self.sizes.append(table.num_rows)
         self.batches.append(len(batches))
         self.rows += table.num_rows
+        self.failed += failed
         self._summarize(table)
 
     def _summarize(self, table: pa.Table) -> None:
@@ -96,7 +98,6 @@ class Spill:
         if low is not None:
             first, last = self.bounds
             self.bounds = (low if first is None else min(first, low), high if last is None else max(last, high))
-        self.failed += failed_attempts(table)
 
     def periods(self) -> list[str]:
         return [f"{m // 100:04d}-{m % 100:02d}" for m in sorted(self.months)]
