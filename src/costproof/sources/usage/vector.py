@@ -183,19 +183,6 @@ def in_row_order(table: pa.Table) -> pa.Table:
     return table
 
 
-def distinct_map(
-    con: duckdb.DuckDBPyConnection,
-    table: pa.Table,
-    column: str,
-    fn: Callable[[Any], dict[str, Any]],
-    schema: pa.Schema,
-) -> pa.Table:
-    """Apply a Python function once per distinct value of a column: (key, *results) to join on."""
-    values = table.column(column).unique().to_pylist()
-    rows = [{"key": v, **fn(v)} for v in values if v is not None]
-    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field("key", table.schema.field(column).type), *schema]))
-
-
 def time_map(value: Any) -> dict[str, Any]:
     """Lenient time parse for one distinct value: ISO 8601, `YYYY-MM-DD HH:MM:SS`, `5/1/25`."""
     if isinstance(value, datetime):
