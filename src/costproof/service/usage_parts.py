@@ -23,8 +23,6 @@ SPILL_AHEAD = 2
 # output files hold at most about this many rows each (a period of a big import has several), written in parallel
 PART_ROWS = 500_000
 WRITERS = 2
-# parts written while parsing: one thread, as the parse already keeps the other core busy
-DIRECT_WRITERS = 1
 _IMPORT_ID = USAGE_SCHEMA.get_field_index("import_id")
 _ATTEMPT = USAGE_SCHEMA.get_field_index("attempt")
 _IS_RETRY = USAGE_SCHEMA.get_field_index("is_retry")
@@ -291,8 +289,8 @@ class Direct:
 
     Chunks are cut into parts by the rule of `_parts`, so part k here is part k there. A part is written directly
     only if the import id is known when it starts (a file hashed before parsing, every file under
-    HASH_AHEAD_BYTES, or a big one once its hash is done); the parts in `parts` were. Writers run on
-    DIRECT_WRITERS threads, part k on thread k % DIRECT_WRITERS, so each part's batches stay in order; at most
+    HASH_AHEAD_BYTES, or a big one once its hash is done); the parts in `parts` were. One thread writes them,
+    in order (the parse keeps the other core busy: two writer threads only contended with it); at most
     SPILL_AHEAD tasks wait.
     """
 
@@ -303,19 +301,17 @@ class Direct:
         self.rows = 0
         self.first = 0
         self._current: tuple[_PartWriter, _Batcher] | None = None
-        self._pools: list[ThreadPoolExecutor] = []
+        self._pool = ThreadPoolExecutor(1)
         self._pending: deque[Future[None]] = deque()
 
     def __enter__(self) -> Direct:
-        self._pools = [ThreadPoolExecutor(1) for _ in range(DIRECT_WRITERS)]
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.finish()
         finally:
-            for pool in self._pools:
-                pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True)
 
     def finish(self) -> set[int]:
         """Wait for every part to be written and closed: the parts written."""
@@ -358,7 +354,7 @@ class Direct:
             self._current = None
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self._pending.append(self._pools[self.part % DIRECT_WRITERS].submit(fn, *args))
+        self._pending.append(self._pool.submit(fn, *args))
         if len(self._pending) > SPILL_AHEAD:
             self._pending.popleft().result()
 
