@@ -90,9 +90,8 @@ class Spill:
 
     def _summarize(self, table: pa.Table) -> None:
         when = table.column("occurred_at")
-        self.months.update(_months(when)[0])
-        got = pc.min_max(when)
-        low, high = got["min"].as_py(), got["max"].as_py()
+        low, high = _span(when)
+        self.months.update(_months(when, (low, high))[0])
         if low is not None:
             first, last = self.bounds
             self.bounds = (low if first is None else min(first, low), high if last is None else max(last, high))
@@ -367,13 +366,20 @@ def failed_attempts(table: pa.Table) -> int:
     return pc.sum(pc.cast(pc.fill_null(failed, False), pa.int64())).as_py() or 0
 
 
-def _months(when: pa.ChunkedArray) -> tuple[list[int], pa.ChunkedArray | None]:
+def _span(when: pa.ChunkedArray) -> tuple[Any, Any]:
+    """The first and last time (None, None for no time)."""
+    bounds = pc.min_max(when)
+    return bounds["min"].as_py(), bounds["max"].as_py()
+
+
+def _months(when: pa.ChunkedArray, span: tuple[Any, Any] | None = None
+            ) -> tuple[list[int], pa.ChunkedArray | None]:
     """The months (YYYYMM, UTC) the times fall in, sorted, and each time's month when there are several.
 
-    Rows mostly come a month at a time, so the first and last time usually settle it without a pass over every
-    row; the month of a time is read without its time zone (UTC already), at half the cost."""
-    bounds = pc.min_max(when)
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    Rows mostly come a month at a time, so the first and last time (`span`, if the caller has it) usually settle
+    it without a pass over every row; the month of a time is read without its time zone (UTC already), at half
+    the cost."""
+    low, high = span or _span(when)
     if low is None:
         return [], None
     if (low.year, low.month) == (high.year, high.month):
